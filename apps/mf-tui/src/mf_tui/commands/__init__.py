@@ -1,0 +1,1 @@
+"""One module per `mf` command group, each with its own `Typer` named `app`."""

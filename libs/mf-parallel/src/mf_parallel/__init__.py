@@ -1,0 +1,5 @@
+"""Parallel configuration, device mesh, sharding layouts, pipeline schedules, memory estimate and the msrun launcher."""
+
+from importlib.metadata import version as _version
+
+__version__ = _version("mf-parallel")
