@@ -1,6 +1,7 @@
 """The `mf` command line.
 
-Each command group lives in `mf_tui.commands.<group>` as its own `Typer` and is mounted here.
+Each command module in `mf_tui.commands` has a `register(app)` that adds its commands or mounts
+its group, so the modules never touch each other.
 Nothing heavy is imported at module level: `mf --help` must not pay for MindSpore (~2 s).
 
 Errors follow one convention across the libraries, so this module needs no import of them:
@@ -17,7 +18,7 @@ import sys
 import typer
 
 from mf_tui import __version__
-from mf_tui.commands import parallel as parallel_commands
+from mf_tui.commands import COMMAND_MODULES
 from mf_tui.exit_codes import EXIT_RUNTIME
 
 app = typer.Typer(
@@ -27,7 +28,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(parallel_commands.app, name="parallel")
+for _module in COMMAND_MODULES:
+    _module.register(app)
 
 
 def _print_version(value: bool) -> None:

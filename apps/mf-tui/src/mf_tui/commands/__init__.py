@@ -1,1 +1,9 @@
-"""One module per `mf` command group, each with its own `Typer` named `app`."""
+"""The `mf` commands, one module per subject. Each exposes `register(app: typer.Typer)`.
+
+Command modules import only typer at module level; the library that does the work (and
+MindSpore behind it) is imported inside the command function, so `mf --help` stays fast.
+"""
+
+from mf_tui.commands import generate, model, parallel, train
+
+COMMAND_MODULES = (parallel, model, generate, train)
