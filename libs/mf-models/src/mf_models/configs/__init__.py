@@ -1,0 +1,8 @@
+"""Config dataclasses, one per family. No MindSpore here."""
+
+from mf_models.configs.base import ModelConfig
+from mf_models.configs.bloom import BloomConfig
+from mf_models.configs.gpt2 import GPT2Config
+from mf_models.configs.llama import LlamaConfig
+
+__all__ = ["ModelConfig", "GPT2Config", "LlamaConfig", "BloomConfig"]

@@ -1,0 +1,29 @@
+"""`model_dims`: the sizes mf-parallel needs (layouts, memory estimate), without MindSpore."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mf_models.configs.base import ModelConfig
+
+if TYPE_CHECKING:
+    from mf_parallel import ModelDims
+
+
+def model_dims(name_or_config: str | ModelConfig) -> ModelDims:
+    """`model_dims("llama_7b")` -> `mf_parallel.ModelDims(num_layers=32, hidden_size=4096, ...)`."""
+    from mf_parallel import ModelDims
+
+    from mf_models.registry import load_config
+
+    config = name_or_config if isinstance(name_or_config, ModelConfig) else load_config(
+        name_or_config)
+    return ModelDims(
+        num_layers=config.num_layers,
+        hidden_size=config.hidden_size,
+        num_heads=config.num_heads,
+        n_kv_heads=config.kv_heads,
+        ffn_hidden_size=config.ffn_hidden_size,
+        vocab_size=config.vocab_size,
+        seq_length=config.seq_length,
+    )

@@ -1,0 +1,203 @@
+"""What every causal LM shares: the step API, the training loss, weights in and out.
+
+A family module subclasses `CausalLM` and writes `forward_step` (single-device math). The rest
+is here, once:
+
+* the training forward, `model(input_ids, labels=None, attention_mask=None)` -> (loss, logits);
+* the step API for mf-generate: `new_cache(batch, max_length)` and `step_function(cache)`, a
+  compiled callable `(input_ids, positions, slot, key_mask) -> logits` over the static cache,
+  plus `prefill_positions` / `next_positions`, the family's position rule;
+* `from_config`, `from_pretrained`, `save_pretrained`, `num_parameters`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from mindspore import Tensor, nn, ops
+from mindspore import dtype as mstype
+
+from mf_models.configs.base import ModelConfig
+from mf_models.errors import ModelConfigError
+from mf_models.modules.kv_cache import KVCache
+
+
+class CausalLM(nn.Cell):
+    """Base of every decoder-only LM. Subclasses set `config_class` and write `forward_step`."""
+
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+
+    def __init__(self, config: ModelConfig, seed: int = 0):
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise ModelConfigError(f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                                   f"got {type(config).__name__}")
+        self.config = config
+        self.rng = np.random.default_rng(seed)
+        self.ignore_index = config.ignore_token_id
+
+    # ---- the family's math ------------------------------------------------------------------
+    def forward_step(self, input_ids, positions, cache=None, slot=0, key_mask=None,
+                     last_only: bool = False):
+        """Logits (B, T or 1, vocab) float32 for tokens (B, T) at `positions` (B, T).
+
+        With a cache the new keys/values go to slots [slot, slot + T) and queries attend over
+        all max_length slots allowed by `key_mask` (B, max_length) and causality; without one
+        `key_mask` is (B, T). `last_only` applies the LM head to the last position only.
+        """
+        raise NotImplementedError
+
+    # ---- positions: the family's rule, so GLM's 2-D positions plug into the same loop ---------
+    def prefill_positions(self, attention_mask: np.ndarray) -> np.ndarray:
+        """Positions (B, T) int32 of a left-padded prompt: 0 at each row's first real token."""
+        mask = np.asarray(attention_mask, dtype=np.int64)
+        return np.clip(np.cumsum(mask, axis=-1) - 1, 0, None).astype(np.int32)
+
+    def next_positions(self, positions: np.ndarray) -> np.ndarray:
+        """Positions (B, 1) of the next token, given the positions fed last (B, T)."""
+        return (np.asarray(positions)[..., -1:] + 1).astype(np.int32)
+
+    # ---- training forward -------------------------------------------------------------------
+    def construct(self, input_ids, labels=None, attention_mask=None):
+        """(loss, logits) if labels are given, else logits (B, T, vocab).
+
+        Labels are the targets of the same positions as input_ids (HF convention): logits at t
+        predict labels at t + 1; label -100 (config.ignore_token_id) is ignored.
+        """
+        if attention_mask is None:
+            attention_mask = ops.ones_like(input_ids)
+        mask = ops.cast(attention_mask, mstype.int32)
+        positions = ops.relu(ops.cumsum(mask, -1) - 1)  # (B, T): left padding starts at 0
+        logits = self.forward_step(input_ids, positions, None, 0, mask, False)
+        if labels is None:
+            return logits
+        return self.loss(logits, labels), logits
+
+    def loss(self, logits, labels):
+        """Mean cross-entropy of logits[:, :-1] against labels[:, 1:], ignoring ignore_index."""
+        vocab = logits.shape[-1]
+        shifted = logits[:, :-1, :].reshape(-1, vocab)  # (B*(T-1), V)
+        targets = labels[:, 1:].reshape(-1)  # (B*(T-1),)
+        valid = targets != self.ignore_index
+        safe = ops.where(valid, targets, ops.zeros_like(targets))
+        log_probs = ops.log_softmax(ops.cast(shifted, mstype.float32), -1)
+        picked = ops.gather_elements(log_probs, 1, safe.reshape(-1, 1).astype(mstype.int32))
+        weights = ops.cast(valid, mstype.float32)
+        return -(picked.reshape(-1) * weights).sum() / ops.maximum(weights.sum(), 1.0)
+
+    # ---- step API -----------------------------------------------------------------------------
+    def new_cache(self, batch_size: int, max_length: int | None = None,
+                  dtype: str | None = None) -> KVCache:
+        """A zeroed cache for one (batch_size, max_length) bucket."""
+        cfg = self.config
+        max_length = max_length or cfg.max_positions
+        if max_length > cfg.max_positions:
+            raise ModelConfigError(
+                f"max_length({max_length}) is longer than the model's seq_length"
+                f"({cfg.max_positions})")
+        if batch_size < 1 or max_length < 1:
+            raise ModelConfigError(f"batch_size({batch_size}) and max_length({max_length}) "
+                                   "must be >= 1")
+        return KVCache(cfg.num_layers, batch_size, cfg.kv_heads, max_length, cfg.head_dim,
+                       dtype or cfg.compute_dtype)
+
+    def step_function(self, cache: KVCache, last_only: bool = True) -> StepFunction:
+        """The compiled step over `cache`: compiles once per input shape (prefill length, 1)."""
+        return StepFunction(self, cache, last_only)
+
+    def check_positions(self, positions: np.ndarray) -> None:
+        top = int(np.max(positions)) if np.size(positions) else 0
+        if top >= self.config.max_positions:
+            raise ModelConfigError(
+                f"position {top} is beyond the model's seq_length({self.config.max_positions}); "
+                f"prompt plus new tokens must fit in {self.config.max_positions}")
+
+    # ---- building and weights ---------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: ModelConfig | str, seed: int = 0, **overrides: Any) -> CausalLM:
+        """Random init from a config or a preset name (never reads weights)."""
+        if isinstance(config, str):
+            config = cls.config_class.from_name(config, **overrides)
+        elif overrides:
+            config = config.replace(**overrides)
+        return cls(config, seed=seed)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, strict: bool = True,
+                        **overrides: Any) -> CausalLM:
+        """Weights from our directory, a HF directory, or a preset under $MF_HOME/<name>."""
+        from mf_models.auto import load_pretrained
+
+        return load_pretrained(name_or_path, model_class=cls, strict=strict, **overrides)
+
+    def save_pretrained(self, directory: str | os.PathLike, fmt: str = "safetensors") -> Path:
+        """Write config.json + config.yaml + model.safetensors (or model.ckpt for fmt="ckpt")."""
+        from mf_models.weights.io import save_weights
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config.save_pretrained(directory)
+        return save_weights(self.state_dict(), directory, fmt)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameter name (MindFormers') -> numpy array, cache buffers excluded."""
+        return {p.name: p.asnumpy() for p in self.get_parameters()}
+
+    def load_state_dict(self, weights: dict[str, np.ndarray], strict: bool = True) -> list[str]:
+        """Copy arrays into the parameters; see `weights.io.check_names_and_shapes`."""
+        from mf_models.weights.io import assign_weights
+
+        return assign_weights(self, weights, strict)
+
+    def num_parameters(self) -> int:
+        return int(sum(np.prod(p.shape) for p in self.get_parameters()))
+
+
+class StepFunction(nn.Cell):
+    """`model.forward_step` over one cache, compiled with `ms.jit`.
+
+    Call with numpy or Tensor inputs: input_ids (B, T), positions (B, T), slot (int or int32
+    tensor: the first cache slot written), key_mask (B, max_length) with 1 for real tokens.
+    A Python int slot is turned into a tensor here, so a new slot never recompiles.
+    """
+
+    def __init__(self, model: CausalLM, cache: KVCache, last_only: bool = True):
+        # auto_prefix=False: holding the model must not rename its parameters to "model.*".
+        super().__init__(auto_prefix=False)
+        import mindspore as ms
+
+        self.model = model
+        self.cache = cache
+        self.last_only = last_only
+        self._compiled = ms.jit(self.construct)
+
+    def construct(self, input_ids, positions, slot, key_mask):
+        return self.model.forward_step(input_ids, positions, self.cache, slot, key_mask,
+                                       self.last_only)
+
+    def __call__(self, input_ids, positions, slot, key_mask):
+        ids = _int32(input_ids)
+        pos = _int32(positions)
+        mask = _int32(key_mask)
+        batch, length = ids.shape[0], ids.shape[-1]
+        cache = self.cache
+        if batch != cache.batch_size or mask.shape != (cache.batch_size, cache.max_length):
+            raise ModelConfigError(
+                f"input batch {batch} and key_mask {tuple(mask.shape)} must match the cache "
+                f"(batch_size={cache.batch_size}, max_length={cache.max_length})")
+        start = int(slot)
+        if start < 0 or start + length > cache.max_length:
+            raise ModelConfigError(
+                f"slot({start}) + tokens({length}) = {start + length} exceeds the cache "
+                f"max_length({cache.max_length})")
+        self.model.check_positions(pos.asnumpy())
+        return self._compiled(ids, pos, Tensor(start, mstype.int32), mask)
+
+
+def _int32(x) -> Tensor:
+    if isinstance(x, Tensor):
+        return x if x.dtype == mstype.int32 else x.astype(mstype.int32)
+    return Tensor(np.asarray(x, dtype=np.int32))

@@ -1,0 +1,144 @@
+"""LLaMA (Touvron et al. 2023, arXiv:2302.13971): RMSNorm -> rotary attention (grouped-query
+when n_kv_heads < num_heads) -> SwiGLU MLP, pre-norm residual blocks, untied LM head.
+
+Single-device math, in reading order. Parameter names are MindFormers':
+`model.layers.{i}.attention.wq.weight`, `model.tok_embeddings.embedding_weight`, `lm_head.weight`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mindspore import Tensor, nn, ops
+
+from mf_models.configs.llama import LlamaConfig
+from mf_models.models.base import CausalLM
+from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
+from mf_models.modules.kv_cache import cache_write
+from mf_models.modules.layers import DTYPE, Embedding, Linear, RMSNorm
+from mf_models.modules.rope import apply_rope, rope_tables
+
+
+class LlamaFeedForward(nn.Cell):
+    """SwiGLU (Shazeer 2020): w2(silu(w1 x) * w3 x); w1 is the gate, w3 the up projection."""
+
+    def __init__(self, config: LlamaConfig, rng: np.random.Generator):
+        super().__init__()
+        c, f = config.hidden_size, config.ffn_hidden_size
+        kw = dict(bias=False, transpose_b=True, std=config.initializer_range,
+                  param_dtype=config.param_init_type, compute_dtype=config.compute_dtype, rng=rng)
+        self.w1 = Linear(c, f, **kw)
+        self.w3 = Linear(c, f, **kw)
+        self.w2 = Linear(f, c, **kw)
+
+    def construct(self, x):
+        return self.w2(ops.silu(self.w1(x)) * self.w3(x))
+
+
+class LlamaAttention(nn.Cell):
+    def __init__(self, config: LlamaConfig, rng: np.random.Generator):
+        super().__init__()
+        self.num_heads = config.num_heads
+        self.kv_heads = config.kv_heads
+        self.head_dim = config.head_dim
+        c = config.hidden_size
+        kw = dict(bias=False, transpose_b=True, std=config.initializer_range,
+                  param_dtype=config.param_init_type, compute_dtype=config.compute_dtype, rng=rng)
+        self.wq = Linear(c, self.num_heads * self.head_dim, **kw)
+        self.wk = Linear(c, self.kv_heads * self.head_dim, **kw)
+        self.wv = Linear(c, self.kv_heads * self.head_dim, **kw)
+        self.wo = Linear(self.num_heads * self.head_dim, c, **kw)
+        self.softmax_dtype = DTYPE[config.softmax_compute_type]
+
+    def construct(self, x, cos, sin, bias, key_buffer, value_buffer, slot):
+        b, t, _ = x.shape
+        q = self.wq(x).reshape(b, t, self.num_heads, self.head_dim).swapaxes(1, 2)  # (B, H, T, D)
+        k = self.wk(x).reshape(b, t, self.kv_heads, self.head_dim).swapaxes(1, 2)  # (B, KV, T, D)
+        v = self.wv(x).reshape(b, t, self.kv_heads, self.head_dim).swapaxes(1, 2)  # (B, KV, T, D)
+        q = apply_rope(q, cos, sin)
+        k = apply_rope(k, cos, sin)
+        if key_buffer is not None:  # keys/values of every slot so far: (B, KV, S, D)
+            k = cache_write(key_buffer, slot, k)
+            v = cache_write(value_buffer, slot, v)
+        out = attend(q, k, v, bias, self.softmax_dtype)  # (B, T, H*D)
+        return self.wo(out)
+
+
+class LlamaDecoderLayer(nn.Cell):
+    def __init__(self, config: LlamaConfig, rng: np.random.Generator):
+        super().__init__()
+        eps, dtype = config.rms_norm_eps, config.param_init_type
+        self.attention_norm = RMSNorm(config.hidden_size, eps, dtype,
+                                      config.layernorm_compute_type)
+        self.attention = LlamaAttention(config, rng)
+        self.ffn_norm = RMSNorm(config.hidden_size, eps, dtype, config.layernorm_compute_type)
+        self.feed_forward = LlamaFeedForward(config, rng)
+
+    def construct(self, x, cos, sin, bias, key_buffer, value_buffer, slot):
+        h = x + self.attention(self.attention_norm(x), cos, sin, bias, key_buffer, value_buffer,
+                               slot)
+        return h + self.feed_forward(self.ffn_norm(h))
+
+
+class LlamaModel(nn.Cell):
+    def __init__(self, config: LlamaConfig, rng: np.random.Generator):
+        super().__init__()
+        self.tok_embeddings = Embedding(config.vocab_size, config.hidden_size,
+                                        std=config.initializer_range,
+                                        param_dtype=config.param_init_type, rng=rng,
+                                        param_name="embedding_weight")
+        self.layers = nn.CellList([LlamaDecoderLayer(config, rng)
+                                   for _ in range(config.num_layers)])
+        self.norm_out = RMSNorm(config.hidden_size, config.rms_norm_eps, config.param_init_type,
+                                config.layernorm_compute_type)
+        cos, sin = rope_tables(config.head_dim, config.max_positions, config.theta)
+        self.cos_table = Tensor(cos)  # (P, D), a constant, not a parameter
+        self.sin_table = Tensor(sin)
+        self.compute_dtype = DTYPE[config.compute_dtype]
+        self.num_layers = config.num_layers
+
+    def construct(self, input_ids, positions, cache, slot, key_mask):
+        b, t = input_ids.shape
+        x = ops.cast(self.tok_embeddings(input_ids), self.compute_dtype)  # (B, T, C)
+        cos = ops.gather(self.cos_table, positions, 0).reshape(b, 1, t, -1)  # (B, 1, T, D)
+        sin = ops.gather(self.sin_table, positions, 0).reshape(b, 1, t, -1)
+        cos = ops.cast(cos, self.compute_dtype)
+        sin = ops.cast(sin, self.compute_dtype)
+        key_len = key_mask.shape[-1]
+        bias = mask_to_bias(causal_allowed(slot, t, key_len, key_mask))  # (B, 1, T, S)
+        for i in range(self.num_layers):
+            if cache is None:
+                x = self.layers[i](x, cos, sin, bias, None, None, slot)
+            else:
+                x = self.layers[i](x, cos, sin, bias, cache.keys[i], cache.values[i], slot)
+        return self.norm_out(x)
+
+
+class LlamaForCausalLM(CausalLM):
+    """MindFormers' `LlamaForCausalLM`."""
+
+    config_class = LlamaConfig
+
+    def __init__(self, config: LlamaConfig, seed: int = 0):
+        super().__init__(config, seed)
+        self.model = LlamaModel(config, self.rng)
+        self.tie_word_embeddings = config.tie_word_embeddings
+        if not config.tie_word_embeddings:
+            self.lm_head = Linear(config.hidden_size, config.vocab_size, bias=False,
+                                  transpose_b=True, std=config.initializer_range,
+                                  param_dtype=config.param_init_type,
+                                  compute_dtype=config.compute_dtype, rng=self.rng)
+        self.compute_dtype = DTYPE[config.compute_dtype]
+
+    def forward_step(self, input_ids, positions, cache=None, slot=0, key_mask=None,
+                     last_only=False):
+        if key_mask is None:
+            key_mask = ops.ones_like(input_ids)
+        h = self.model(input_ids, positions, cache, slot, key_mask)  # (B, T, C)
+        if last_only:
+            h = h[:, -1:, :]  # (B, 1, C): the LM head over every prompt token is wasted work
+        if self.tie_word_embeddings:
+            table = ops.cast(self.model.tok_embeddings.table, self.compute_dtype)
+            logits = ops.matmul(h, table.swapaxes(0, 1))
+        else:
+            logits = self.lm_head(h)
+        return ops.cast(logits, DTYPE["float32"])  # (B, T, V)

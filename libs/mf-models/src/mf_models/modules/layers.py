@@ -1,0 +1,98 @@
+"""Linear, norms and embedding with MindFormers' parameter names and shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+from mindspore import Parameter, Tensor, nn, ops
+from mindspore import dtype as mstype
+
+DTYPE = {"float32": mstype.float32, "float16": mstype.float16, "bfloat16": mstype.bfloat16}
+NP_DTYPE = {"float32": np.float32, "float16": np.float16}
+
+
+def normal(shape: tuple[int, ...], std: float, dtype: str, rng: np.random.Generator) -> Tensor:
+    """A normal(0, std) initial value, drawn in numpy (fast, seedable, no MindSpore RNG state)."""
+    data = rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
+    return Tensor(data.astype(NP_DTYPE.get(dtype, np.float32)))
+
+
+def filled(shape: tuple[int, ...], value: float, dtype: str) -> Tensor:
+    return Tensor(np.full(shape, value, dtype=NP_DTYPE.get(dtype, np.float32)))
+
+
+class Linear(nn.Cell):
+    """y = x W^T + b with W stored (out, in) when `transpose_b` (HF, LLaMA), else (in, out).
+
+    MindFormers stores some projections (in, out); keeping its shapes makes a MindFormers
+    `.ckpt` load as it is, and a matmul with either layout costs the same under jit.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, bias: bool, transpose_b: bool,
+                 std: float, param_dtype: str, compute_dtype: str, rng: np.random.Generator):
+        super().__init__()
+        shape = (out_features, in_features) if transpose_b else (in_features, out_features)
+        self.weight = Parameter(normal(shape, std, param_dtype, rng), name="weight")
+        self.bias = (Parameter(filled((out_features,), 0.0, param_dtype), name="bias")
+                     if bias else None)
+        self.out_features = out_features
+        self.matmul = ops.MatMul(transpose_b=transpose_b)
+        self.compute_dtype = DTYPE[compute_dtype]
+
+    def construct(self, x):
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, x.shape[-1])  # (N, in)
+        y = self.matmul(ops.cast(x2, self.compute_dtype), ops.cast(self.weight, self.compute_dtype))
+        if self.bias is not None:
+            y = y + ops.cast(self.bias, self.compute_dtype)
+        return y.reshape(lead + (self.out_features,))  # (..., out)
+
+
+class LayerNorm(nn.Cell):
+    """LayerNorm with MindFormers' `gamma`/`beta` names, computed in `compute_type`."""
+
+    def __init__(self, dim: int, eps: float, param_dtype: str, compute_type: str = "float32"):
+        super().__init__()
+        self.gamma = Parameter(filled((dim,), 1.0, param_dtype), name="gamma")
+        self.beta = Parameter(filled((dim,), 0.0, param_dtype), name="beta")
+        self.norm = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=eps)
+        self.compute_type = DTYPE[compute_type]
+
+    def construct(self, x):
+        y, _, _ = self.norm(ops.cast(x, self.compute_type), ops.cast(self.gamma, self.compute_type),
+                            ops.cast(self.beta, self.compute_type))
+        return ops.cast(y, x.dtype)
+
+
+class RMSNorm(nn.Cell):
+    """x / sqrt(mean(x^2) + eps) * weight (Zhang & Sennrich 2019), in float32 like HF LLaMA."""
+
+    def __init__(self, dim: int, eps: float, param_dtype: str, compute_type: str = "float32"):
+        super().__init__()
+        self.weight = Parameter(filled((dim,), 1.0, param_dtype), name="weight")
+        self.eps = eps
+        self.compute_type = DTYPE[compute_type]
+
+    def construct(self, x):
+        h = ops.cast(x, self.compute_type)
+        h = h * ops.rsqrt(ops.mean(ops.square(h), -1, keep_dims=True) + self.eps)
+        # HF casts back to the input dtype before the weight; the same order keeps fp16 equal.
+        return ops.cast(self.weight, x.dtype) * ops.cast(h, x.dtype)
+
+
+class Embedding(nn.Cell):
+    """A (vocab, dim) lookup table whose parameter is called `param_name` (MindFormers differs
+    by family: `embedding_table` for GPT-2/BLOOM, `embedding_weight` for LLaMA)."""
+
+    def __init__(self, vocab_size: int, dim: int, *, std: float, param_dtype: str,
+                 rng: np.random.Generator, param_name: str = "embedding_table"):
+        super().__init__()
+        self.param_name = param_name
+        setattr(self, param_name, Parameter(normal((vocab_size, dim), std, param_dtype, rng),
+                                            name=param_name))
+
+    @property
+    def table(self) -> Parameter:
+        return getattr(self, self.param_name)
+
+    def construct(self, ids):
+        return ops.gather(self.table, ids, 0)  # (B, T, dim)
