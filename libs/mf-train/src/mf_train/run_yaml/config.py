@@ -1,0 +1,287 @@
+"""`RunConfig`: a loaded, checked run YAML; derived values are kept apart from what was written.
+
+    cfg = load_run_config("configs/llama/run_llama_debug.yaml", options=["runner_config.epochs=2"])
+    cfg.runner_config.batch_size          # typed access to every section
+    for value in cfg.derived(num_samples=1000): print(value)   # global batch, total steps, ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mf_train.errors import TrainConfigError
+from mf_train.lr_schedule import LrSchedule, make_schedule
+from mf_train.run_yaml.load import load_mapping
+from mf_train.run_yaml.schema import DATA_LOADERS, RUN_MODES, RunConfigSchema
+from mf_train.run_yaml.typed import ReadContext, read_section, section_to_dict
+
+# The keys that decide a run's trajectory: a resume must find them unchanged. Paths, logging,
+# evaluation and checkpoint cadence may change between a run and its resume.
+TRAJECTORY_KEYS = ("seed", "model", "runner_config.batch_size",
+                   "runner_config.gradient_accumulation_steps", "parallel_config.data_parallel",
+                   "parallel_config.micro_batch_num", "optimizer", "lr_schedule",
+                   "train_dataset.data_loader.type", "train_dataset.data_loader.shuffle",
+                   "train_dataset.drop_remainder", "train_dataset.seed", "runner_wrapper")
+
+
+@dataclass(frozen=True)
+class DerivedValue:
+    """A value computed from what the user wrote, with its arithmetic spelled out."""
+
+    name: str
+    value: Any
+    formula: str
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value}  (derived: {self.formula})"
+
+
+@dataclass
+class RunConfig:
+    """A run YAML after bases, options and the schema; attribute access reaches the sections."""
+
+    values: RunConfigSchema
+    files: list[Path] = field(default_factory=list)
+    options: tuple[str, ...] = ()
+    origins: dict[str, str] = field(default_factory=dict)
+    written: frozenset[str] = frozenset()
+    inert: tuple[str, ...] = ()
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for names RunConfig itself lacks: the schema's sections and keys
+        if name.startswith("__") or name == "values":
+            raise AttributeError(name)
+        return getattr(self.values, name)
+
+    @property
+    def source(self) -> Path | None:
+        return self.files[-1] if self.files else None
+
+    def was_written(self, path: str) -> bool:
+        """True if the user wrote `path` (in a file or an option), not a schema default."""
+        return path in self.written
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config (every key, defaults included), as plain data."""
+        return section_to_dict(self.values)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def get(self, path: str) -> Any:
+        node: Any = self.to_dict()
+        for part in path.split("."):
+            node = node[part]
+        return node
+
+    @property
+    def global_batch_size(self) -> int:
+        v = self.values
+        return (v.runner_config.batch_size * v.parallel_config.data_parallel
+                * v.parallel_config.micro_batch_num * v.runner_config.gradient_accumulation_steps)
+
+    def derived(self, num_samples: int | None = None) -> list[DerivedValue]:
+        """Values computed from the config (and the dataset size once known), for printing."""
+        v = self.values
+        rc, pc = v.runner_config, v.parallel_config
+        factors = [f"batch_size({rc.batch_size})", f"data_parallel({pc.data_parallel})",
+                   f"micro_batch_num({pc.micro_batch_num})"]
+        if rc.gradient_accumulation_steps != 1:
+            factors.append(f"gradient_accumulation_steps({rc.gradient_accumulation_steps})")
+        gbs = self.global_batch_size
+        out = [DerivedValue("global_batch_size", gbs, " * ".join(factors))]
+        if num_samples is None:
+            return out
+        steps_per_epoch = self.steps_per_epoch(num_samples)
+        op = "//" if v.train_dataset.drop_remainder else "ceil /"
+        out.append(DerivedValue("steps_per_epoch", steps_per_epoch,
+                                f"num_samples({num_samples}) {op} global_batch_size({gbs})"))
+        if v.lr_schedule.total_steps == -1:
+            out.append(DerivedValue(
+                "lr_schedule.total_steps", rc.epochs * steps_per_epoch,
+                f"epochs({rc.epochs}) * steps_per_epoch({steps_per_epoch})"))
+        if v.lr_schedule.warmup_ratio is not None:
+            total = self.total_steps(num_samples)
+            out.append(DerivedValue(
+                "lr_schedule.warmup_steps", int(total * v.lr_schedule.warmup_ratio),
+                f"int(total_steps({total}) * warmup_ratio({v.lr_schedule.warmup_ratio}))"))
+        return out
+
+    def steps_per_epoch(self, num_samples: int) -> int:
+        gbs = self.global_batch_size
+        if self.values.train_dataset.drop_remainder:
+            return num_samples // gbs
+        return -(-num_samples // gbs)
+
+    def total_steps(self, num_samples: int | None = None) -> int:
+        """lr_schedule.total_steps as written, or epochs * steps per epoch when it is -1."""
+        written = self.values.lr_schedule.total_steps
+        if written != -1:
+            return written
+        if num_samples is None:
+            raise TrainConfigError("lr_schedule.total_steps is -1 (derived from the dataset), "
+                                   "so the dataset size is needed to know it")
+        return self.values.runner_config.epochs * self.steps_per_epoch(num_samples)
+
+    def lr_schedule_for(self, total_steps: int) -> LrSchedule:
+        """The resolved schedule once the total step count is known."""
+        s = self.values.lr_schedule
+        written_total = s.total_steps if s.total_steps != -1 else total_steps
+        return make_schedule(
+            s.type, s.learning_rate, warmup_steps=s.warmup_steps, warmup_ratio=s.warmup_ratio,
+            warmup_lr_init=s.warmup_lr_init, total_steps=written_total, lr_end=s.lr_end,
+            num_cycles=s.num_cycles, power=s.power, decay_steps=s.decay_steps)
+
+    def to_parallel_config(self) -> Any:
+        """mf-parallel's ParallelConfig for `parallel_config:` (see run_yaml/parallel.py)."""
+        from mf_train.run_yaml.parallel import to_parallel_config
+
+        return to_parallel_config(self.values.parallel_config)
+
+    def trajectory(self) -> dict[str, Any]:
+        """The keys a resume must find unchanged (TRAJECTORY_KEYS), as flat path -> value."""
+        full = self.to_dict()
+        flat: dict[str, Any] = {}
+        for path in TRAJECTORY_KEYS:
+            node: Any = full
+            for part in path.split("."):
+                node = node[part]
+            _flatten(path, node, flat)
+        return flat
+
+    def fingerprint(self) -> str:
+        """sha256 of `trajectory()`: equal fingerprints mean a resume is allowed."""
+        text = json.dumps(self.trajectory(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def notes(self) -> list[str]:
+        """Lines worth showing a person before a run starts: inert keys, what came from where."""
+        lines = []
+        if self.inert:
+            lines.append("accepted for MindFormers compatibility, no effect on this backend: "
+                         + ", ".join(self.inert))
+        if self.options:
+            lines.append("overridden by --options: " + ", ".join(self.options))
+        return lines
+
+
+def _flatten(prefix: str, node: Any, out: dict[str, Any]) -> None:
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            _flatten(f"{prefix}.{key}", value, out)
+    else:
+        out[prefix] = node
+
+
+def load_run_config(path: str | Path, options: Sequence[str] = ()) -> RunConfig:
+    """Read a run YAML with its bases and `--options`, check it, and return a `RunConfig`."""
+    data, origins, files = load_mapping(path, options)
+    return run_config_from_mapping(data, origins=origins, files=files, options=options)
+
+
+def run_config_from_mapping(data: dict[str, Any], *, origins: dict[str, str] | None = None,
+                            files: Sequence[Path] = (), options: Sequence[str] = (),
+                            ) -> RunConfig:
+    """Check an already merged mapping (e.g. built in Python) against the schema."""
+    ctx = ReadContext(origins=dict(origins or {}))
+    values = read_section(RunConfigSchema, data, "", ctx)
+    config = RunConfig(values=values, files=list(files), options=tuple(options),
+                       origins=ctx.origins, written=frozenset(ctx.written),
+                       inert=tuple(ctx.inert))
+    check_run_config(config)
+    return config
+
+
+def _fail(config: RunConfig, path: str, message: str) -> TrainConfigError:
+    where = config.origins.get(path)
+    return TrainConfigError(f"{where}: {message}" if where else message)
+
+
+def check_run_config(config: RunConfig) -> None:
+    """Value checks across keys; each failure is one line naming the key and what is allowed."""
+    v = config.values
+    if v.run_mode not in RUN_MODES:
+        raise _fail(config, "run_mode",
+                    f"run_mode = {v.run_mode!r}; allowed: {', '.join(RUN_MODES)}")
+    if v.context.mode not in (0, 1):
+        raise _fail(config, "context.mode",
+                    f"context.mode = {v.context.mode}; allowed: 0 (GRAPH_MODE), 1 (PYNATIVE_MODE)")
+    if v.context.device_target not in ("CPU", "GPU", "Ascend"):
+        raise _fail(config, "context.device_target",
+                    f"context.device_target = {v.context.device_target!r}; "
+                    "allowed: CPU, GPU, Ascend")
+    positive = {
+        "runner_config.epochs": v.runner_config.epochs,
+        "runner_config.batch_size": v.runner_config.batch_size,
+        "runner_config.sink_size": v.runner_config.sink_size,
+        "runner_config.gradient_accumulation_steps": v.runner_config.gradient_accumulation_steps,
+        "parallel_config.data_parallel": v.parallel_config.data_parallel,
+        "parallel_config.model_parallel": v.parallel_config.model_parallel,
+        "parallel_config.context_parallel": v.parallel_config.context_parallel,
+        "parallel_config.expert_parallel": v.parallel_config.expert_parallel,
+        "parallel_config.pipeline_stage": v.parallel_config.pipeline_stage,
+        "parallel_config.micro_batch_num": v.parallel_config.micro_batch_num,
+        "micro_batch_interleave_num": v.micro_batch_interleave_num,
+    }
+    for path, value in positive.items():
+        if value < 1:
+            raise _fail(config, path, f"{path} = {value}; it must be >= 1")
+    for name in ("train_dataset", "eval_dataset"):
+        loader = getattr(v, name).data_loader
+        if loader.type not in DATA_LOADERS:
+            raise _fail(config, f"{name}.data_loader.type",
+                        f"{name}.data_loader.type = {loader.type!r}; "
+                        f"allowed: {', '.join(DATA_LOADERS)}")
+    dataset_batch = v.train_dataset.batch_size
+    if dataset_batch is not None and dataset_batch != v.runner_config.batch_size:
+        # MindFormers overwrites train_dataset.batch_size with runner_config.batch_size without
+        # a word; here two different values are a question only the user can answer.
+        raise _fail(config, "train_dataset.batch_size",
+                    f"train_dataset.batch_size({dataset_batch}) differs from "
+                    f"runner_config.batch_size({v.runner_config.batch_size}); the per-device "
+                    "batch is runner_config.batch_size: make them equal or drop one")
+    opt_lr = v.optimizer.learning_rate
+    if opt_lr is not None and config.was_written("lr_schedule.learning_rate") \
+            and opt_lr != v.lr_schedule.learning_rate:
+        raise _fail(config, "optimizer.learning_rate",
+                    f"optimizer.learning_rate({opt_lr}) differs from "
+                    f"lr_schedule.learning_rate({v.lr_schedule.learning_rate}); "
+                    "the schedule sets the rate: make them equal or drop one")
+    for path in ("eval_step_interval", "eval_epoch_interval"):
+        value = getattr(v, path)
+        if value != -1 and value < 1:
+            raise _fail(config, path, f"{path} = {value}; it must be -1 (off) or >= 1")
+    if v.optimizer.type not in ("AdamW", "adamw", "fp32_adamw", "FP32StateAdamWeightDecay",
+                                "AdamWeightDecay", "FusedAdamWeightDecay"):
+        raise _fail(config, "optimizer.type",
+                    f"optimizer.type = {v.optimizer.type!r}; allowed: AdamW (also spelled "
+                    "AdamWeightDecay, FP32StateAdamWeightDecay, FusedAdamWeightDecay)")
+    for path, value, low, high in (("optimizer.beta1", v.optimizer.beta1, 0.0, 1.0),
+                                   ("optimizer.beta2", v.optimizer.beta2, 0.0, 1.0)):
+        if not low <= value < high:
+            raise _fail(config, path, f"{path} = {value}; it must be in [{low}, {high})")
+    if v.optimizer.eps <= 0:
+        raise _fail(config, "optimizer.eps", f"optimizer.eps = {v.optimizer.eps}; it must be > 0")
+    if v.optimizer.weight_decay < 0:
+        raise _fail(config, "optimizer.weight_decay",
+                    f"optimizer.weight_decay = {v.optimizer.weight_decay}; it must be >= 0")
+    s = v.lr_schedule
+    try:  # the schedule's own checks, with total_steps possibly not known yet
+        make_schedule(s.type, s.learning_rate, warmup_steps=s.warmup_steps,
+                      warmup_ratio=s.warmup_ratio,
+                      warmup_lr_init=s.warmup_lr_init,
+                      total_steps=s.total_steps if s.total_steps != -1 else 10**9,
+                      lr_end=s.lr_end, num_cycles=s.num_cycles, power=s.power,
+                      decay_steps=s.decay_steps)
+    except TrainConfigError as exc:
+        raise _fail(config, "lr_schedule", str(exc)) from None
+    if s.total_steps < -1 or s.total_steps == 0:
+        raise _fail(config, "lr_schedule.total_steps",
+                    f"lr_schedule.total_steps = {s.total_steps}; it must be -1 (derived) or >= 1")
