@@ -1,0 +1,137 @@
+"""GPT-2 (Radford et al. 2019): token + learned position embeddings -> pre-LayerNorm blocks of
+multi-head attention and a GELU MLP -> final LayerNorm -> LM head tied to the token embedding.
+
+Single-device math, in reading order. Parameter names and shapes are MindFormers'
+(`backbone.blocks.{i}.attention.dense1.weight` ...; see its gpt2 convert_weight.py): q/k/v
+weights are (out, in), the two projections and the MLP mapping are (in, out).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mindspore import nn, ops
+
+from mf_models.configs.gpt2 import GPT2Config
+from mf_models.models.base import CausalLM
+from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
+from mf_models.modules.kv_cache import cache_write
+from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear
+
+
+def activation(name: str, x):
+    if name == "gelu":  # tanh approximation (HF "gelu_new")
+        return ops.gelu(x, approximate="tanh")
+    if name == "gelu_exact":
+        return ops.gelu(x, approximate="none")
+    if name == "fast_gelu":
+        return ops.fast_gelu(x)
+    return ops.relu(x)
+
+
+def _linear(config: GPT2Config, rng, n_in: int, n_out: int, transpose_b: bool) -> Linear:
+    return Linear(n_in, n_out, bias=True, transpose_b=transpose_b, std=config.initializer_range,
+                  param_dtype=config.param_init_type, compute_dtype=config.compute_dtype, rng=rng)
+
+
+class GPT2MLP(nn.Cell):
+    def __init__(self, config: GPT2Config, rng: np.random.Generator):
+        super().__init__()
+        self.mapping = _linear(config, rng, config.hidden_size, config.ffn_hidden_size, False)
+        self.projection = _linear(config, rng, config.ffn_hidden_size, config.hidden_size, False)
+        self.act = config.hidden_act
+
+    def construct(self, x):
+        return self.projection(activation(self.act, self.mapping(x)))
+
+
+class GPT2Attention(nn.Cell):
+    def __init__(self, config: GPT2Config, rng: np.random.Generator):
+        super().__init__()
+        c = config.hidden_size
+        self.num_heads, self.head_dim = config.num_heads, config.head_dim
+        self.dense1 = _linear(config, rng, c, c, True)  # query
+        self.dense2 = _linear(config, rng, c, c, True)  # key
+        self.dense3 = _linear(config, rng, c, c, True)  # value
+        self.projection = _linear(config, rng, c, c, False)
+        self.softmax_dtype = DTYPE[config.softmax_compute_type]
+
+    def construct(self, x, bias, key_buffer, value_buffer, slot):
+        b, t, _ = x.shape
+        shape = (b, t, self.num_heads, self.head_dim)
+        q = self.dense1(x).reshape(shape).swapaxes(1, 2)  # (B, H, T, D)
+        k = self.dense2(x).reshape(shape).swapaxes(1, 2)  # (B, H, T, D)
+        v = self.dense3(x).reshape(shape).swapaxes(1, 2)  # (B, H, T, D)
+        if key_buffer is not None:  # (B, H, S, D)
+            k = cache_write(key_buffer, slot, k)
+            v = cache_write(value_buffer, slot, v)
+        return self.projection(attend(q, k, v, bias, self.softmax_dtype))  # (B, T, C)
+
+
+class GPT2Block(nn.Cell):
+    def __init__(self, config: GPT2Config, rng: np.random.Generator):
+        super().__init__()
+        ln = (config.hidden_size, config.layer_norm_epsilon, config.param_init_type,
+              config.layernorm_compute_type)
+        self.layernorm1 = LayerNorm(*ln)
+        self.attention = GPT2Attention(config, rng)
+        self.layernorm2 = LayerNorm(*ln)
+        self.output = GPT2MLP(config, rng)
+
+    def construct(self, x, bias, key_buffer, value_buffer, slot):
+        h = x + self.attention(self.layernorm1(x), bias, key_buffer, value_buffer, slot)
+        return h + self.output(self.layernorm2(h))
+
+
+class GPT2Embedding(nn.Cell):
+    def __init__(self, config: GPT2Config, rng: np.random.Generator):
+        super().__init__()
+        kw = dict(std=config.initializer_range, param_dtype=config.param_init_type, rng=rng)
+        self.word_embedding = Embedding(config.vocab_size, config.hidden_size, **kw)
+        self.position_embedding = Embedding(config.seq_length, config.hidden_size, **kw)
+
+    def construct(self, input_ids, positions):
+        return self.word_embedding(input_ids) + self.position_embedding(positions)  # (B, T, C)
+
+
+class GPT2Model(nn.Cell):
+    def __init__(self, config: GPT2Config, rng: np.random.Generator):
+        super().__init__()
+        self.embedding = GPT2Embedding(config, rng)
+        self.blocks = nn.CellList([GPT2Block(config, rng) for _ in range(config.num_layers)])
+        self.layernorm = LayerNorm(config.hidden_size, config.layer_norm_epsilon,
+                                   config.param_init_type, config.layernorm_compute_type)
+        self.compute_dtype = DTYPE[config.compute_dtype]
+        self.num_layers = config.num_layers
+
+    def construct(self, input_ids, positions, cache, slot, key_mask):
+        t = input_ids.shape[1]
+        x = ops.cast(self.embedding(input_ids, positions), self.compute_dtype)  # (B, T, C)
+        bias = mask_to_bias(causal_allowed(slot, t, key_mask.shape[-1], key_mask))  # (B,1,T,S)
+        for i in range(self.num_layers):
+            if cache is None:
+                x = self.blocks[i](x, bias, None, None, slot)
+            else:
+                x = self.blocks[i](x, bias, cache.keys[i], cache.values[i], slot)
+        return self.layernorm(x)
+
+
+class GPT2LMHeadModel(CausalLM):
+    """MindFormers' `GPT2LMHeadModel`; the head reuses the token embedding table."""
+
+    config_class = GPT2Config
+
+    def __init__(self, config: GPT2Config, seed: int = 0):
+        super().__init__(config, seed)
+        self.backbone = GPT2Model(config, self.rng)
+        self.compute_dtype = DTYPE[config.compute_dtype]
+
+    def forward_step(self, input_ids, positions, cache=None, slot=0, key_mask=None,
+                     last_only=False):
+        if key_mask is None:
+            key_mask = ops.ones_like(input_ids)
+        h = self.backbone(input_ids, positions, cache, slot, key_mask)  # (B, T, C)
+        if last_only:
+            h = h[:, -1:, :]  # (B, 1, C)
+        table = ops.cast(self.backbone.embedding.word_embedding.table, self.compute_dtype)
+        logits = ops.matmul(h, table.swapaxes(0, 1))  # (B, T, V)
+        return ops.cast(logits, DTYPE["float32"])
