@@ -1,5 +1,48 @@
-"""Model configs, presets, architectures, Auto classes and weight I/O on MindSpore."""
+"""Model configs, presets, architectures, Auto classes and weight I/O on MindSpore.
 
+Configs, the registry and `model_dims` import no MindSpore; the model classes and Auto classes
+are loaded on first use (`mf_models.LlamaForCausalLM` imports MindSpore then, ~2 s).
+"""
+
+from importlib import import_module
 from importlib.metadata import version as _version
 
+from mf_models.configs import BloomConfig, GPT2Config, LlamaConfig, ModelConfig
+from mf_models.dims import model_dims
+from mf_models.errors import (
+    CheckpointMismatchError,
+    ModelConfigError,
+    ModelError,
+    UnknownModelError,
+    UnsafeFileError,
+    WeightsNotFoundError,
+)
+from mf_models.registry import FAMILIES, load_config, mf_home, preset_config, preset_names
+
 __version__ = _version("mf-models")
+
+_LAZY = {
+    "AutoConfig": "mf_models.auto",
+    "AutoModel": "mf_models.auto",
+    "AutoModelForCausalLM": "mf_models.auto",
+    "CausalLM": "mf_models.models.base",
+    "StepFunction": "mf_models.models.base",
+    "KVCache": "mf_models.modules.kv_cache",
+    "GPT2LMHeadModel": "mf_models.models.gpt2",
+    "LlamaForCausalLM": "mf_models.models.llama",
+    "BloomLMHeadModel": "mf_models.models.bloom",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mf_models' has no attribute {name!r}")
+
+
+__all__ = [
+    "ModelConfig", "GPT2Config", "LlamaConfig", "BloomConfig", "model_dims", "FAMILIES",
+    "load_config", "preset_config", "preset_names", "mf_home", "ModelError", "ModelConfigError",
+    "UnknownModelError", "WeightsNotFoundError", "CheckpointMismatchError", "UnsafeFileError",
+    *_LAZY,
+]

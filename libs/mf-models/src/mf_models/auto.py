@@ -1,0 +1,92 @@
+"""Auto classes: build the right family from a preset name, a directory or a yaml file.
+
+    AutoConfig.from_pretrained("llama_7b" | dir | "run_llama_7b.yaml")
+    AutoModelForCausalLM.from_pretrained("gpt2" | our dir | Hugging Face dir)
+    AutoModelForCausalLM.from_config(config_or_name)      # random init, never reads weights
+
+A preset's weights are looked for in `$MF_HOME/<preset>/` (default ~/.cache/mf), the same folder
+mf-tokenize reads the preset's tokenizer files from.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mf_models.configs.base import ModelConfig
+from mf_models.errors import ModelConfigError, WeightsNotFoundError
+from mf_models.registry import family_of_config, family_of_preset, load_config, mf_home
+
+
+class AutoConfig:
+    @staticmethod
+    def from_pretrained(name_or_path: str | os.PathLike) -> ModelConfig:
+        return load_config(name_or_path)
+
+
+class AutoModelForCausalLM:
+    @staticmethod
+    def from_config(config: ModelConfig | str, seed: int = 0, **overrides: Any):
+        if isinstance(config, str):
+            config = load_config(config)
+        if overrides:
+            config = config.replace(**overrides)
+        return family_of_config(config).model_class()(config, seed=seed)
+
+    @staticmethod
+    def from_pretrained(name_or_path: str | os.PathLike, strict: bool = True, **overrides: Any):
+        return load_pretrained(name_or_path, strict=strict, **overrides)
+
+
+class AutoModel(AutoModelForCausalLM):
+    """MindFormers' `AutoModel`: every family here is a causal LM, so the same as above."""
+
+
+def weights_directory(name_or_path: str | os.PathLike) -> Path:
+    """Where `from_pretrained` reads weights: the directory itself, or $MF_HOME/<preset>."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    fam = family_of_preset(str(name_or_path))
+    if fam is None:
+        load_config(name_or_path)  # raises the one-line "not a supported model; did you mean"
+        raise ModelConfigError(f"'{name_or_path}' is not a model directory")
+    canonical = fam.config_class().from_name(str(name_or_path)).name
+    return mf_home() / canonical
+
+
+def load_pretrained(name_or_path: str | os.PathLike, model_class: type | None = None,
+                    strict: bool = True, **overrides: Any):
+    """Build the model and load its weights, from our format or a Hugging Face directory."""
+    from mf_models.weights import hf
+    from mf_models.weights.io import assign_weights, read_directory, weight_files
+
+    directory = weights_directory(name_or_path)
+    if not directory.is_dir() or not weight_files(directory):
+        raise WeightsNotFoundError(
+            f"no weights for '{name_or_path}': looked for model.safetensors (or its index, or "
+            f"model.ckpt, or a Hugging Face config.json + *.safetensors) in {directory}; "
+            f"build with random weights by from_config('{name_or_path}')")
+    config_source = directory if _has_config(directory) else str(name_or_path)
+    if hf.is_hf_directory(directory):
+        config, weights = hf.import_directory(directory)
+        source = f"Hugging Face checkpoint {directory}"
+    else:
+        config = load_config(config_source)
+        weights = read_directory(directory)
+        source = f"checkpoint {directory}"
+    if overrides:
+        config = config.replace(**overrides)
+    cls = model_class or family_of_config(config).model_class()
+    if not isinstance(config, cls.config_class):
+        raise ModelConfigError(f"{directory} holds a {config.family} model, not "
+                               f"{cls.config_class.family} ({cls.__name__})")
+    model = cls(config)
+    problems = assign_weights(model, weights, strict, source)
+    model.load_report = problems  # what strict=False skipped, for the caller to show
+    return model
+
+
+def _has_config(directory: Path) -> bool:
+    return (directory / "config.json").is_file() or (directory / "config.yaml").is_file()

@@ -1,0 +1,1 @@
+"""Weights in and out: safetensors, MindSpore .ckpt (MindFormers names), HF import/export."""

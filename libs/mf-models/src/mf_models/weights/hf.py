@@ -1,0 +1,137 @@
+"""Hugging Face directories in and out, driven by one name-mapping table per family.
+
+A table is a list of `Rule(hf, mf, convert)`: `hf` and `mf` are names with `{i}` for the layer
+index, `mf` may list several names (a fused HF tensor split into MindFormers' q/k/v), and
+`convert` is a pair of exact inverse functions, so import then export is bit-identical.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mf_models.configs.base import CONFIG_JSON, ModelConfig, write_atomic
+from mf_models.errors import CheckpointMismatchError, ModelConfigError
+from mf_models.weights.io import SAFETENSORS, read_directory, write_safetensors
+
+
+@dataclasses.dataclass(frozen=True)
+class Convert:
+    """`to_mf(hf_array, config) -> [mf arrays]` and its exact inverse `to_hf`."""
+
+    to_mf: Callable[[np.ndarray, ModelConfig], list[np.ndarray]]
+    to_hf: Callable[[list[np.ndarray], ModelConfig], np.ndarray]
+
+
+COPY = Convert(lambda a, c: [a], lambda parts, c: parts[0])
+# HF nn.Linear (out, in) <-> MindFormers' (in, out), or HF Conv1D (in, out) <-> (out, in).
+TRANSPOSE = Convert(lambda a, c: [np.ascontiguousarray(a.T)],
+                    lambda parts, c: np.ascontiguousarray(parts[0].T))
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    hf: str
+    mf: tuple[str, ...]
+    convert: Convert = COPY
+    per_layer: bool = False
+
+
+def layer(hf: str, mf: str | tuple[str, ...], convert: Convert = COPY) -> Rule:
+    return Rule(hf, (mf,) if isinstance(mf, str) else mf, convert, per_layer=True)
+
+
+def single(hf: str, mf: str | tuple[str, ...], convert: Convert = COPY) -> Rule:
+    return Rule(hf, (mf,) if isinstance(mf, str) else mf, convert)
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """A family's mapping: rules, HF names to ignore (buffers, tied heads), and the prefix HF
+    model classes put in front (older checkpoints were saved without it)."""
+
+    rules: Sequence[Rule]
+    ignore: Sequence[str] = ()
+    hf_prefix: str = ""
+
+    def expand(self, num_layers: int) -> list[tuple[str, tuple[str, ...], Convert]]:
+        out = []
+        for rule in self.rules:
+            layers = range(num_layers) if rule.per_layer else [None]
+            for i in layers:
+                hf = rule.hf.format(i=i)
+                out.append((hf, tuple(m.format(i=i) for m in rule.mf), rule.convert))
+        return out
+
+
+def hf_to_mf(table: Table, hf: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
+    """HF tensors -> MindFormers-named arrays. Every HF name must be used or ignored."""
+    if table.hf_prefix:  # accept both `transformer.h.0...` and the older `h.0...`
+        hf = {k if k.startswith(table.hf_prefix) or k == "lm_head.weight"
+              else table.hf_prefix + k: v for k, v in hf.items()}
+    out: dict[str, np.ndarray] = {}
+    used = set()
+    for hf_name, mf_names, convert in table.expand(config.num_layers):
+        if hf_name not in hf:
+            raise CheckpointMismatchError(
+                f"{hf_name} is missing from the Hugging Face checkpoint "
+                f"(needed for {', '.join(mf_names)})")
+        parts = convert.to_mf(np.asarray(hf[hf_name]), config)
+        out.update(zip(mf_names, parts, strict=True))
+        used.add(hf_name)
+    extra = [k for k in hf if k not in used
+             and not any(fnmatch.fnmatchcase(k, pat) for pat in table.ignore)]
+    if extra:
+        raise CheckpointMismatchError(
+            f"{len(extra)} unexpected tensor(s) in the Hugging Face checkpoint, first {extra[0]}")
+    return out
+
+
+def mf_to_hf(table: Table, mf: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for hf_name, mf_names, convert in table.expand(config.num_layers):
+        missing = [m for m in mf_names if m not in mf]
+        if missing:
+            raise CheckpointMismatchError(f"{missing[0]} is missing (needed for {hf_name})")
+        out[hf_name] = convert.to_hf([np.asarray(mf[m]) for m in mf_names], config)
+    return out
+
+
+def is_hf_directory(directory: Path) -> bool:
+    """An HF model folder: a config.json whose model_type is set and that is not ours."""
+    path = Path(directory) / CONFIG_JSON
+    if not path.is_file():
+        return False
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "model_type" in data and "type" not in data
+
+
+def import_directory(directory: Path) -> tuple[ModelConfig, dict[str, np.ndarray]]:
+    """(config, MindFormers-named weights) of an HF directory (config.json + *.safetensors)."""
+    from mf_models.registry import family_of_config, load_config
+
+    config = load_config(directory)
+    table = family_of_config(config).mapping().table_for(config)
+    return config, hf_to_mf(table, read_directory(Path(directory)), config)
+
+
+def export_directory(config: ModelConfig, weights: dict[str, np.ndarray], directory: Path) -> Path:
+    """Write an HF directory: config.json + model.safetensors (HF names and shapes)."""
+    from mf_models.registry import family_of_config
+
+    if config.hf_model_type is None:
+        raise ModelConfigError(f"{config.family} has no Hugging Face counterpart to export to")
+    table = family_of_config(config).mapping().table_for(config)
+    hf = mf_to_hf(table, weights, config)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_atomic(directory / CONFIG_JSON, json.dumps(config.to_hf_dict(), indent=2) + "\n")
+    return write_safetensors(hf, directory / SAFETENSORS, metadata={"format": "pt"})
