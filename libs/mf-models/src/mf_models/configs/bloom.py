@@ -79,6 +79,7 @@ class BloomConfig(ModelConfig):
         return {
             "architectures": ["BloomForCausalLM"], "model_type": "bloom",
             "hidden_size": self.hidden_size, "n_layer": self.num_layers,
+            "seq_length": self.seq_length,  # not read by transformers; keeps our limit
             "n_head": self.num_heads, "vocab_size": self.vocab_size,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "initializer_range": self.initializer_range, "bos_token_id": self.bos_token_id,

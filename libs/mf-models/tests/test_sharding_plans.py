@@ -1,0 +1,24 @@
+"""Every family's sharding plan covers every parameter, as mf-parallel resolves it."""
+
+from __future__ import annotations
+
+import pytest
+from mf_parallel import ParallelConfig
+from mf_parallel.plan import resolve_plan, unused_patterns
+
+from mf_models import AutoModelForCausalLM
+
+DEBUG = ["gpt2_debug", "llama_debug", "bloom_debug"]
+
+
+@pytest.mark.parametrize("name", DEBUG)
+def test_plan_covers_every_parameter_with_mp_2(name):
+    model = AutoModelForCausalLM.from_config(name)
+    params = [(p.name, tuple(p.shape)) for p in model.get_parameters()]
+    layouts = resolve_plan(model.config.sharding_plan, params,
+                           ParallelConfig(data_parallel=1, model_parallel=2).resolve(2))
+    assert set(layouts) == {name for name, _ in params}
+    assert unused_patterns(model.config.sharding_plan, [n for n, _ in params]) == []
+    # Column-parallel q and row-parallel output projection: the Megatron pairing.
+    split = {n for n, lay in layouts.items() if "mp" in str(lay.spec)}
+    assert any("wq" in n or "dense1" in n for n in split)
