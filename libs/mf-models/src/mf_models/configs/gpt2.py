@@ -116,6 +116,7 @@ class GPT2Config(ModelConfig):
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "initializer_range": self.initializer_range,
             "bos_token_id": self.bos_token_id, "eos_token_id": self.eos_token_id,
-            "tie_word_embeddings": True, "resid_pdrop": 0.0, "embd_pdrop": 0.0,
-            "attn_pdrop": 0.0, "torch_dtype": self.param_init_type,
+            "pad_token_id": self.pad_token_id, "tie_word_embeddings": True,
+            "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0,
+            "torch_dtype": self.param_init_type,
         }

@@ -81,7 +81,13 @@ def hf_to_mf(table: Table, hf: dict[str, np.ndarray], config: ModelConfig) -> di
             raise CheckpointMismatchError(
                 f"{hf_name} is missing from the Hugging Face checkpoint "
                 f"(needed for {', '.join(mf_names)})")
-        parts = convert.to_mf(np.asarray(hf[hf_name]), config)
+        array = np.asarray(hf[hf_name])
+        try:
+            parts = convert.to_mf(array, config)
+        except ValueError:  # a fused tensor that cannot be split for this config's heads
+            raise CheckpointMismatchError(
+                f"{hf_name}: Hugging Face shape {array.shape} does not fit the config "
+                f"(hidden_size={config.hidden_size}, num_heads={config.num_heads})") from None
         out.update(zip(mf_names, parts, strict=True))
         used.add(hf_name)
     extra = [k for k in hf if k not in used

@@ -182,9 +182,9 @@ def check_names_and_shapes(expected: Mapping[str, tuple[int, ...]],
     missing = [n for n in expected if n not in got]
     unexpected = [n for n in got if n not in expected]
     if missing:
-        problems.append(f"{len(missing)} missing from the {source}, first {missing[0]}")
+        problems.append(f"{len(missing)} missing, first {missing[0]}")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected in the {source}, first {unexpected[0]}")
+        problems.append(f"{len(unexpected)} unexpected, first {unexpected[0]}")
     if strict and problems:
         raise CheckpointMismatchError(
             f"{source} does not match the model: " + "; ".join(problems)
