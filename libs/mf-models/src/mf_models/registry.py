@@ -40,6 +40,10 @@ class Family:
         raise ModelConfigError(f"'{name}' is not a {self.name} model class; "
                                f"supported: {', '.join(p.rsplit(':', 1)[1] for p in self.models)}")
 
+    def model_class_name(self) -> str:
+        """The default model class's name, without importing it (no MindSpore)."""
+        return self.models[0].rsplit(":", 1)[1]
+
     def mapping(self):
         if self.hf_mapping is None:
             raise ModelConfigError(f"{self.name} has no Hugging Face counterpart to convert")

@@ -101,6 +101,11 @@ class ModelConfig:
         raise NotImplementedError
 
     @property
+    def parameter_count(self) -> int:
+        """Number of weights, from the config alone (no model is built)."""
+        raise NotImplementedError
+
+    @property
     def max_positions(self) -> int:
         """The longest sequence the model accepts (positions table, cache length)."""
         return self.seq_length

@@ -75,6 +75,12 @@ class BloomConfig(ModelConfig):
     def ffn_hidden_size(self) -> int:
         return self.expand_ratio * self.hidden_size
 
+    @property
+    def parameter_count(self) -> int:
+        c, f = self.hidden_size, self.ffn_hidden_size
+        block = 4 * c + 4 * (c * c + c) + (c * f + f) + (f * c + c)  # 2 norms, q/k/v/out, MLP
+        return self.vocab_size * c + 2 * c + self.num_layers * block + 2 * c
+
     def to_hf_dict(self) -> dict[str, Any]:
         return {
             "architectures": ["BloomForCausalLM"], "model_type": "bloom",

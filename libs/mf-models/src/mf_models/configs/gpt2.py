@@ -94,6 +94,12 @@ class GPT2Config(ModelConfig):
     def ffn_hidden_size(self) -> int:
         return self.ffn_hidden_size_override or self.expand_ratio * self.hidden_size
 
+    @property
+    def parameter_count(self) -> int:
+        c, f = self.hidden_size, self.ffn_hidden_size
+        block = 4 * c + 4 * (c * c + c) + (c * f + f) + (f * c + c)  # 2 norms, q/k/v/out, MLP
+        return (self.vocab_size + self.seq_length) * c + self.num_layers * block + 2 * c
+
     @classmethod
     def _from_hf_extra(cls, hf: Mapping[str, Any], mapped: dict[str, Any]) -> dict[str, Any]:
         act = hf.get("activation_function", "gelu_new")

@@ -101,6 +101,14 @@ class LlamaConfig(ModelConfig):
             hidden = int(self.ffn_dim_multiplier * hidden)
         return self.multiple_of * ((hidden + self.multiple_of - 1) // self.multiple_of)
 
+    @property
+    def parameter_count(self) -> int:
+        c, f, d = self.hidden_size, self.ffn_hidden_size, self.head_dim
+        attention = 2 * c * self.num_heads * d + 2 * c * self.kv_heads * d  # wq, wo, wk, wv
+        block = 2 * c + attention + 3 * c * f
+        head = 0 if self.tie_word_embeddings else self.vocab_size * c
+        return self.vocab_size * c + self.num_layers * block + c + head
+
     @classmethod
     def _from_hf_extra(cls, hf: Mapping[str, Any], mapped: dict[str, Any]) -> dict[str, Any]:
         # transformers 5 keeps rope settings under `rope_parameters`.
