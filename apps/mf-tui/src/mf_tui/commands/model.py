@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 app = typer.Typer(no_args_is_help=True, help="Inspect model presets and convert checkpoints.")
@@ -60,7 +58,7 @@ def show(name_or_dir: str = typer.Argument(..., metavar="NAME|DIR",
 @app.command("convert")
 def convert(
     src: str = typer.Argument(..., metavar="SRC", help="HF directory, our directory or preset."),
-    dst: Path = typer.Argument(..., metavar="DST", help="A new (or empty) output directory."),
+    dst: str = typer.Argument(..., metavar="DST", help="A new (or empty) output directory."),
     to: str = typer.Option(None, "--to", help="mf or hf; default: the other format than SRC's."),
     fmt: str = typer.Option("safetensors", "--format",
                             help="Our format's weight file: safetensors or ckpt (MindSpore)."),
