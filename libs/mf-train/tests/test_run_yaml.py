@@ -363,3 +363,22 @@ def test_fingerprint_follows_the_trajectory_keys_only(tmp_path):
     assert load_run_config(run, ["seed=1"]).fingerprint() != base.fingerprint()
     assert load_run_config(run, ["model.model_config.num_layers=2"]).fingerprint() \
         != base.fingerprint()
+
+
+def test_parallel_config_maps_to_mf_parallel(tmp_path):
+    from mf_parallel import ParallelConfig, ParallelConfigError
+
+    cfg = load_run_config(write(tmp_path, "run.yaml", """\
+        parallel_config: {data_parallel: 2, model_parallel: 2, pipeline_stage: 2,
+                          micro_batch_num: 4, vocab_emb_dp: false}
+        micro_batch_interleave_num: 2
+        """))
+    parallel = cfg.to_parallel_config()
+    assert isinstance(parallel, ParallelConfig)
+    assert (parallel.data_parallel, parallel.model_parallel, parallel.pipeline_stage) == (2, 2, 2)
+    assert parallel.micro_batch_num == 4 and parallel.micro_batch_interleave_num == 2
+    assert parallel.vocab_emb_dp is False
+    bad = load_run_config(write(tmp_path, "bad.yaml", "parallel_config: {context_parallel: 2}\n"))
+    with pytest.raises(TrainConfigError, match="context_parallel = 2; .* must be 1"):
+        bad.to_parallel_config()
+    assert issubclass(ParallelConfigError, ValueError)

@@ -143,7 +143,8 @@ class RunConfig:
         """mf-parallel's ParallelConfig for `parallel_config:` (see run_yaml/parallel.py)."""
         from mf_train.run_yaml.parallel import to_parallel_config
 
-        return to_parallel_config(self.values.parallel_config)
+        return to_parallel_config(self.values.parallel_config,
+                                  self.values.micro_batch_interleave_num)
 
     def trajectory(self) -> dict[str, Any]:
         """The keys a resume must find unchanged (TRAJECTORY_KEYS), as flat path -> value."""

@@ -69,7 +69,6 @@ class ParallelContext(Section):
 class ParallelConfigSection(Section):
     """`parallel_config:` the degrees; mapped to mf-parallel's ParallelConfig in `parallel.py`."""
 
-    INERT = frozenset({"gradient_aggregation_group", "vocab_emb_dp", "optimizer_shard"})
     data_parallel: int = 1
     model_parallel: int = 1
     context_parallel: int = 1
@@ -95,7 +94,6 @@ class RecomputeConfig(Section):
 
 @dataclass
 class RunnerConfig(Section):
-    INERT = frozenset({"sink_size"})
     epochs: int = 1
     batch_size: int = 1  # per device, per micro batch
     sink_mode: bool = True
@@ -180,7 +178,7 @@ class RunConfigSchema(Section):
     """The top level of a run YAML."""
 
     INERT = frozenset({"auto_trans_ckpt", "src_strategy_path_or_dir", "only_save_strategy",
-                       "micro_batch_interleave_num", "moe_config", "profile",
+                       "moe_config", "profile",
                        "profile_start_step", "profile_stop_step", "init_start_profile",
                        "profile_communication", "profile_memory", "auto_tune",
                        "filepath_prefix", "autotune_per_step", "remote_save_url", "layer_scale",
