@@ -146,3 +146,16 @@ def test_step_line_formats_and_parses_back():
     unknown = parse_step_line(format_step_line(1, None, None, 1e-3, None, None, None))
     assert unknown["total_steps"] is None and unknown["loss"] is None
     assert parse_step_line("no step here") is None
+
+
+def test_worker_log_holds_parseable_step_lines(tmp_path):
+    from mf_train.jobdir import worker_logger
+
+    job = JobDir.create(tmp_path / "job", config_yaml="")
+    log = worker_logger(job, rank=1)
+    log.info(format_step_line(3, 10, 2.0, 1e-3, 0.5, 900.0, 0.75))
+    for handler in log.handlers:
+        handler.flush()
+    lines = job.worker_log(1).read_text().splitlines()
+    assert lines[0].startswith("[rank 1] ")
+    assert parse_step_line(lines[0])["step"] == 3

@@ -1,5 +1,39 @@
-"""Trainer, TrainingArguments, run YAML, datasets, optimizers, LoRA, metrics and checkpoints."""
+"""Trainer, TrainingArguments, run YAML, datasets, optimizers, LoRA, metrics and checkpoints.
+
+Importing mf_train (and everything below that does not train) never imports MindSpore: the
+CLI's config checks and `mf --help` stay fast. MindSpore is imported where data meets it.
+"""
 
 from importlib.metadata import version as _version
 
+from mf_train.errors import (
+    CheckpointMismatchError,
+    CheckpointNotFoundError,
+    ConfigFileNotFoundError,
+    DatasetNotFoundError,
+    DatasetTooShortError,
+    MfTrainError,
+    TrainConfigError,
+    UnknownKeyError,
+    YamlSyntaxError,
+)
+from mf_train.run_yaml import RunConfig, load_run_config
+from mf_train.training_args import TrainingArguments
+
 __version__ = _version("mf-train")
+
+__all__ = [
+    "CheckpointMismatchError",
+    "CheckpointNotFoundError",
+    "ConfigFileNotFoundError",
+    "DatasetNotFoundError",
+    "DatasetTooShortError",
+    "MfTrainError",
+    "RunConfig",
+    "TrainConfigError",
+    "TrainingArguments",
+    "UnknownKeyError",
+    "YamlSyntaxError",
+    "__version__",
+    "load_run_config",
+]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -287,3 +288,26 @@ def read_job_events(job: JobDir) -> dict[int, list[dict[str, Any]]]:
             continue
         out[rank] = read_events(path).events
     return out
+
+
+def worker_logger(job: JobDir, rank: int = 0, echo: bool = False) -> logging.Logger:
+    """A logger writing logs/worker_<rank>.log (appending, flushed per record).
+
+    `echo` also writes to stderr (the CLI's console); the format starts with the rank and time
+    so lines from several ranks interleave readably.
+    """
+    logger = logging.getLogger(f"mf_train.worker.{job.root}.{rank}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    job.logs.mkdir(parents=True, exist_ok=True)
+    formatter = logging.Formatter(f"[rank {rank}] %(asctime)s %(message)s", "%H:%M:%S")
+    handlers: list[logging.Handler] = [logging.FileHandler(job.worker_log(rank), encoding="utf-8")]
+    if echo:
+        handlers.append(logging.StreamHandler())
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    return logger

@@ -1,0 +1,21 @@
+"""Config-side modules must not import MindSpore (it costs ~2 s and `mf --help` touches them)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_config_modules_do_not_import_mindspore():
+    code = (
+        "import sys\n"
+        "import mf_train, mf_train.run_yaml, mf_train.training_args, mf_train.lr_schedule\n"
+        "import mf_train.metrics, mf_train.checkpoint, mf_train.jobdir, mf_train.steplog\n"
+        "import mf_train.data, mf_train.prepare\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('mindspore', 'torch'))\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == ""
