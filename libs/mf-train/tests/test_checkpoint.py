@@ -186,3 +186,21 @@ def test_sigkill_at_any_instant_leaves_the_last_checkpoint_loadable(tmp_path):
         for name, value in last.weights.items():
             assert np.all(value == step), (attempt, name)
         assert len(list_checkpoints(ckpts)) <= 3  # rotation may be cut short, never worse
+
+
+def test_host_rng_state_survives_a_checkpoint(tmp_path):
+    import random
+
+    from mf_train.checkpoint import capture_rng, restore_rng
+
+    random.seed(1)
+    np.random.seed(2)
+    random.random(), np.random.rand(3)  # move both streams somewhere
+    state = _state(1)
+    state.rng = capture_rng()
+    expected = (random.random(), np.random.rand(4).tolist())
+    save_checkpoint(tmp_path, _weights(), {}, state)
+    random.seed(99)
+    np.random.seed(99)
+    restore_rng(load_checkpoint(tmp_path).state.rng)
+    assert (random.random(), np.random.rand(4).tolist()) == expected

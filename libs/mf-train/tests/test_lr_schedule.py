@@ -119,3 +119,17 @@ def test_scalar_and_array_agree(step):
     s = make_schedule("cosine", 3e-4, warmup_steps=50, total_steps=800, lr_end=3e-5)
     assert math.isclose(learning_rate_at(s, step), float(learning_rates(s, 1, start=step)[0]),
                         rel_tol=1e-6)
+
+
+def test_the_array_drives_mindspore_adamw_step_by_step(ms_nn):
+    import mindspore as ms
+
+    schedule = make_schedule("cosine", 1e-2, warmup_steps=2, total_steps=6)
+    lrs = learning_rates(schedule, 6)
+    weight = ms.Parameter(ms.Tensor(np.zeros(3, np.float32)), name="w")
+    optimizer = ms_nn.AdamWeightDecay([weight], learning_rate=ms.Tensor(lrs))
+    seen = []
+    for _ in range(6):
+        seen.append(float(optimizer.get_lr().asnumpy()))  # the rate of the coming update
+        optimizer((ms.Tensor(np.ones(3, np.float32)),))
+    np.testing.assert_allclose(seen, lrs, rtol=1e-6)

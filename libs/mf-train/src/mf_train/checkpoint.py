@@ -86,6 +86,31 @@ class Checkpoint:
     state: TrainerState
 
 
+def capture_rng() -> dict[str, Any]:
+    """The host-side RNG states (Python's `random`, numpy's global) as JSON-able data.
+
+    MindSpore's own generator state is added by the Trainer, which owns MindSpore.
+    """
+    import random
+
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": [version, list(internal), gauss],
+            "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]}
+
+
+def restore_rng(state: Mapping[str, Any]) -> None:
+    """Restore what `capture_rng` captured (keys it does not know are left to their owners)."""
+    import random
+
+    if "python" in state:
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "numpy" in state:
+        kind, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
 def model_signature(weights: Mapping[str, np.ndarray]) -> dict[str, list]:
     """name -> [shape, dtype]: what must match for weights to load into a model."""
     return {name: [list(np.shape(a)), str(np.asarray(a).dtype)]
