@@ -132,3 +132,20 @@ def test_step_rejects_a_prompt_longer_than_the_cache(model):
 def test_cache_longer_than_seq_length_is_refused(model):
     with pytest.raises(ModelConfigError, match="longer than the model's seq_length"):
         model.new_cache(1, model.config.seq_length + 1)
+
+
+def test_sequence_longer_than_seq_length_is_a_one_line_error(model):
+    too_long = model.config.seq_length + 1
+    with pytest.raises(ModelConfigError) as err:
+        model(Tensor(np.ones((1, too_long), np.int32)))
+    assert str(err.value) == (f"sequence length {too_long} is longer than the model's "
+                              f"seq_length({model.config.seq_length})")
+
+
+def test_step_rejects_positions_beyond_seq_length(model):
+    cache = model.new_cache(1, 4)
+    step = model.step_function(cache)
+    beyond = model.config.seq_length
+    with pytest.raises(ModelConfigError, match=f"position {beyond} is beyond"):
+        step(np.ones((1, 1), np.int32), np.full((1, 1), beyond, np.int32), 0,
+             np.ones((1, 4), np.int32))

@@ -51,8 +51,13 @@ class CausalLM(nn.Cell):
         raise NotImplementedError
 
     # ---- positions: the family's rule, so GLM's 2-D positions plug into the same loop ---------
-    def prefill_positions(self, attention_mask: np.ndarray) -> np.ndarray:
-        """Positions (B, T) int32 of a left-padded prompt: 0 at each row's first real token."""
+    def prefill_positions(self, attention_mask: np.ndarray,
+                          input_ids: np.ndarray | None = None) -> np.ndarray:
+        """Positions (B, T) int32 of a left-padded prompt: 0 at each row's first real token.
+
+        `input_ids` is for families whose positions depend on the tokens (GLM's [gMASK]); such
+        a family returns (B, 2, T) and overrides `next_positions` to match.
+        """
         mask = np.asarray(attention_mask, dtype=np.int64)
         return np.clip(np.cumsum(mask, axis=-1) - 1, 0, None).astype(np.int32)
 
@@ -61,6 +66,17 @@ class CausalLM(nn.Cell):
         return (np.asarray(positions)[..., -1:] + 1).astype(np.int32)
 
     # ---- training forward -------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        # Checked here, not in construct: graph mode cannot raise our exception types, and a
+        # compiled caller (mf-train's train step) parses construct and never runs this.
+        ids = args[0] if args else kwargs.get("input_ids")
+        length = getattr(ids, "shape", (0,))[-1]
+        if length > self.config.max_positions:
+            raise ModelConfigError(
+                f"sequence length {length} is longer than the model's "
+                f"seq_length({self.config.max_positions})")
+        return super().__call__(*args, **kwargs)
+
     def construct(self, input_ids, labels=None, attention_mask=None):
         """(loss, logits) if labels are given, else logits (B, T, vocab).
 
