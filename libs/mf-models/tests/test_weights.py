@@ -187,3 +187,36 @@ def test_gpt2_conv1d_split_then_merge_is_identity(width, seed):
     parts = hf_gpt2.QKV_WEIGHT.to_mf(fused, None)
     np.testing.assert_array_equal(parts[1], fused[:, width:2 * width].T)  # key, (out, in)
     np.testing.assert_array_equal(hf_gpt2.QKV_WEIGHT.to_hf(parts, None), fused)
+
+
+def test_checkpoint_name_or_path_loads_in_the_constructor(tmp_path, llama_debug):
+    # MindFormers: `LlamaForCausalLM(LlamaConfig(..., checkpoint_name_or_path=...))` loads it.
+    llama_debug.save_pretrained(tmp_path / "mf")
+    config = llama_debug.config.replace(checkpoint_name_or_path=str(tmp_path / "mf"))
+    model = LlamaForCausalLM(config)
+    np.testing.assert_array_equal(model.state_dict()["lm_head.weight"],
+                                  llama_debug.state_dict()["lm_head.weight"])
+    one_file = config.replace(checkpoint_name_or_path=str(tmp_path / "mf" / "model.safetensors"))
+    assert LlamaForCausalLM(one_file).state_dict()["model.norm_out.weight"].shape == (64,)
+    hf_config = preset_config("gpt2_debug").replace(
+        checkpoint_name_or_path=str(FIXTURES / "gpt2" / "hf"), vocab_size=512)
+    _, hf_weights = import_directory(FIXTURES / "gpt2" / "hf")
+    loaded = AutoModelForCausalLM.from_config(hf_config).state_dict()
+    for name, array in hf_weights.items():
+        np.testing.assert_array_equal(loaded[name], array)
+    with pytest.raises(CheckpointMismatchError, match=r"checkpoint shape \(512, 64\) != model "
+                                                      r"shape \(1024, 64\)"):
+        AutoModelForCausalLM.from_config(hf_config.replace(vocab_size=1024))
+
+
+def test_token_ids_outside_the_vocabulary_are_one_line_errors(llama_debug):
+    from mindspore import Tensor
+
+    from mf_models.errors import ModelConfigError
+
+    with pytest.raises(ModelConfigError, match=r"token id 1024 is outside the vocabulary "
+                                               r"\[0, 1024\)"):
+        llama_debug(Tensor(np.array([[1, 1024]], np.int32)))
+    step = llama_debug.step_function(llama_debug.new_cache(1, 4))
+    with pytest.raises(ModelConfigError, match="token id -1"):
+        step(np.array([[-1]], np.int32), np.zeros((1, 1), np.int32), 0, np.ones((1, 4), np.int32))

@@ -82,10 +82,30 @@ def load_pretrained(name_or_path: str | os.PathLike, model_class: type | None = 
     if not isinstance(config, cls.config_class):
         raise ModelConfigError(f"{directory} holds a {config.family} model, not "
                                f"{cls.config_class.family} ({cls.__name__})")
-    model = cls(config)
+    # The weights come from this directory, not from a checkpoint the config may point at.
+    model = cls(config.replace(checkpoint_name_or_path=""))
     problems = assign_weights(model, weights, strict, source)
     model.load_report = problems  # what strict=False skipped, for the caller to show
     return model
+
+
+def read_checkpoint(source: str | os.PathLike, config: ModelConfig) -> dict:
+    """MindFormers-named weights from a preset, a directory (ours or HF) or one weight file."""
+    from mf_models.weights import hf
+    from mf_models.weights.io import read_directory, read_weight_file, weight_files
+
+    path = Path(source).expanduser()
+    if path.is_file():
+        return read_weight_file(path)
+    directory = weights_directory(source)
+    if not directory.is_dir() or not weight_files(directory):
+        raise WeightsNotFoundError(
+            f"checkpoint_name_or_path '{source}': no weights in {directory} (looked for "
+            f"model.safetensors, its index, model.ckpt, *.safetensors)")
+    if hf.is_hf_directory(directory):
+        table = family_of_config(config).mapping().table_for(config)
+        return hf.hf_to_mf(table, read_directory(directory), config)
+    return read_directory(directory)
 
 
 def _has_config(directory: Path) -> bool:

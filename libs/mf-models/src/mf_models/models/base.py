@@ -70,12 +70,22 @@ class CausalLM(nn.Cell):
         # Checked here, not in construct: graph mode cannot raise our exception types, and a
         # compiled caller (mf-train's train step) parses construct and never runs this.
         ids = args[0] if args else kwargs.get("input_ids")
-        length = getattr(ids, "shape", (0,))[-1]
+        if ids is not None:
+            self.check_token_ids(ids)
+        return super().__call__(*args, **kwargs)
+
+    def check_token_ids(self, ids) -> None:
+        """One-line errors for ids MindSpore would fail on with a C++ stack."""
+        array = ids.asnumpy() if isinstance(ids, Tensor) else np.asarray(ids)
+        length = array.shape[-1] if array.ndim else 0
         if length > self.config.max_positions:
             raise ModelConfigError(
                 f"sequence length {length} is longer than the model's "
                 f"seq_length({self.config.max_positions})")
-        return super().__call__(*args, **kwargs)
+        if array.size and (array.min() < 0 or array.max() >= self.config.vocab_size):
+            bad = int(array.min() if array.min() < 0 else array.max())
+            raise ModelConfigError(
+                f"token id {bad} is outside the vocabulary [0, {self.config.vocab_size})")
 
     def construct(self, input_ids, labels=None, attention_mask=None):
         """(loss, logits) if labels are given, else logits (B, T, vocab).
@@ -132,6 +142,16 @@ class CausalLM(nn.Cell):
                 f"prompt plus new tokens must fit in {self.config.max_positions}")
 
     # ---- building and weights ---------------------------------------------------------------
+    def load_checkpoint_from_config(self) -> None:
+        """MindFormers' behaviour: `Model(config)` with `checkpoint_name_or_path` set loads it
+        (a preset name, a directory, or a .safetensors/.ckpt file). Families call this last in
+        `__init__`."""
+        source = self.config.checkpoint_name_or_path
+        if source:
+            from mf_models.auto import read_checkpoint
+
+            self.load_report = self.load_state_dict(read_checkpoint(source, self.config))
+
     @classmethod
     def from_config(cls, config: ModelConfig | str, seed: int = 0, **overrides: Any) -> CausalLM:
         """Random init from a config or a preset name (never reads weights)."""
@@ -210,6 +230,7 @@ class StepFunction(nn.Cell):
                 f"slot({start}) + tokens({length}) = {start + length} exceeds the cache "
                 f"max_length({cache.max_length})")
         self.model.check_positions(pos.asnumpy())
+        self.model.check_token_ids(ids)
         return self._compiled(ids, pos, Tensor(start, mstype.int32), mask)
 
 

@@ -141,6 +141,7 @@ class BloomLMHeadModel(CausalLM):
         super().__init__(config, seed)
         self.transformer = BloomModel(config, self.rng)
         self.compute_dtype = DTYPE[config.compute_dtype]
+        self.load_checkpoint_from_config()
 
     def forward_step(self, input_ids, positions, cache=None, slot=0, key_mask=None,
                      last_only=False):

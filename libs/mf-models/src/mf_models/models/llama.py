@@ -128,6 +128,7 @@ class LlamaForCausalLM(CausalLM):
                                   param_dtype=config.param_init_type,
                                   compute_dtype=config.compute_dtype, rng=self.rng)
         self.compute_dtype = DTYPE[config.compute_dtype]
+        self.load_checkpoint_from_config()
 
     def forward_step(self, input_ids, positions, cache=None, slot=0, key_mask=None,
                      last_only=False):

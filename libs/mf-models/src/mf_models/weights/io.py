@@ -192,10 +192,14 @@ def check_names_and_shapes(expected: Mapping[str, tuple[int, ...]],
     return problems
 
 
+# MindSpore dtype name -> numpy dtype for host copies (bfloat16 has no numpy twin).
+_HOST_DTYPE = {"Float32": np.float32, "Float16": np.float16, "Int32": np.int32}
+
+
 def assign_weights(model, weights: Mapping[str, np.ndarray], strict: bool = True,
                    source: str = "checkpoint") -> list[str]:
     """Copy `weights` into `model`'s parameters after checking every name and shape."""
-    from mindspore import Tensor, dtype_to_nptype
+    from mindspore import Tensor
 
     params = {p.name: p for p in model.get_parameters()}
     problems = check_names_and_shapes({n: tuple(p.shape) for n, p in params.items()},
@@ -204,5 +208,6 @@ def assign_weights(model, weights: Mapping[str, np.ndarray], strict: bool = True
     for name, param in params.items():
         if name in weights:
             data = np.asarray(weights[name])
-            param.set_data(Tensor(data.astype(dtype_to_nptype(param.dtype), copy=False)))
+            target = _HOST_DTYPE.get(str(param.dtype), np.float32)
+            param.set_data(Tensor(data.astype(target, copy=False)))
     return problems
