@@ -174,6 +174,11 @@ def llama_dir(tmp_path_factory, training_texts) -> Path:
         normalization_rule_name="identity", remove_extra_whitespaces=False, split_digits=True,
         allow_whitespace_only_pieces=True, character_coverage=0.99, unk_id=0, bos_id=1,
         eos_id=2, pad_id=-1)
+    # What huggyllama/llama-7b's tokenizer_config.json says (transformers 5 adds no BOS
+    # without it).
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "LlamaTokenizer", "add_bos_token": True, "add_eos_token": False,
+        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}))
     return out
 
 

@@ -642,18 +642,20 @@ class PreTrainedTokenizer:
         excess = n1 + n2 - budget
         if excess <= 0:
             return ids, pair_ids
-        if pair_ids is None or strategy == "only_first":
-            if excess > n1:
+        if pair_ids is None:
+            keep1, keep2 = budget, 0
+        elif strategy == "only_first":
+            if excess >= n1:  # tokenizers refuses to empty a sequence
                 raise TokenizerConfigError(
-                    f"cannot truncate the first sequence ({n1} tokens) by {excess} tokens "
-                    f"to fit max_length; use truncation='longest_first'"
+                    f"truncation='only_first' cannot fit the pair: the first sequence has "
+                    f"{n1} tokens but {excess} must go; use truncation='longest_first'"
                 )
             keep1, keep2 = n1 - excess, n2
         elif strategy == "only_second":
-            if excess > n2:
+            if excess >= n2:  # tokenizers refuses to empty a sequence
                 raise TokenizerConfigError(
-                    f"cannot truncate the second sequence ({n2} tokens) by {excess} tokens "
-                    f"to fit max_length; use truncation='longest_first'"
+                    f"truncation='only_second' cannot fit the pair: the second sequence has "
+                    f"{n2} tokens but {excess} must go; use truncation='longest_first'"
                 )
             keep1, keep2 = n1, n2 - excess
         else:

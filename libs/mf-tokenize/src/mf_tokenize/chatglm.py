@@ -4,7 +4,8 @@ ChatGLMTokenizer (GLM-6B, THUDM/chatglm-6b ``tokenization_chatglm.py``, ``ice_te
 newlines are written ``<n>``, tabs ``<|tab|>`` and runs of 2..80 spaces ``<|blank_N|>``
 before SentencePiece sees the text; ids are SentencePiece ids shifted by ``num_image_tokens``
 (20000 in the first release, 0 in the final tokenizer_config.json); a sequence ends with
-``[gMASK] <sop>``; decoding undoes the whitespace tokens.
+``[gMASK] <sop>``; decoding undoes the whitespace tokens. Text goes to SentencePiece whole, as
+in the published ``SPTokenizer.encode`` (the command tokens are pieces of its model).
 
 ChatGLM2Tokenizer (THUDM/chatglm2-6b, ``tokenizer.model``): plain SentencePiece; five tokens
 ``[MASK] [gMASK] [sMASK] sop eop`` get the ids just above the SentencePiece vocabulary; a
@@ -44,6 +45,9 @@ def decode_whitespace(text: str) -> str:
 class ChatGLMTokenizer(SentencePieceTokenizer):
     vocab_files = {"vocab_file": "ice_text.model"}
     padding_side = "left"
+    # The command tokens are user-defined pieces of ice_text.model: SentencePiece itself
+    # finds them in the text, exactly as the published SPTokenizer.encode does.
+    match_added_tokens_in_text = False
 
     def __init__(
         self,

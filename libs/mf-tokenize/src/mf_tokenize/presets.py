@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mf_tokenize._files import check_not_pickle
 from mf_tokenize.errors import TokenizerConfigError, UnknownTokenizerError, VocabFileNotFoundError
 
 
@@ -124,6 +125,7 @@ def resolve(name_or_path: str | os.PathLike[str]) -> tuple[Path, TokenizerPreset
     preset = PRESETS.get(name)
     if preset is None:
         if path.exists():
+            check_not_pickle(path)
             raise TokenizerConfigError(f"{path} is a file; from_pretrained takes its directory")
         if os.sep in name or name.startswith((".", "~")):
             raise VocabFileNotFoundError(f"tokenizer directory not found: {path}")

@@ -78,39 +78,23 @@ def train_bpe(
             continue  # stale entry; the current count was pushed again
         if -negative < min_frequency:
             break
-        left, right = pair
         new_id = len(token_of)
-        token_of.append(token_of[left] + token_of[right])
-        merges.append((token_of[left], token_of[right]))
-        changed: set[tuple[int, int]] = set()
-        for index in list(where[pair]):
-            word, count = words[index], counts[index]
-            for old in zip(word, word[1:], strict=False):
-                pair_count[old] -= count
-                changed.add(old)
-            merged = []
-            i = 0
-            while i < len(word):
-                if i + 1 < len(word) and word[i] == left and word[i + 1] == right:
-                    merged.append(new_id)
-                    i += 2
+        token_of.append(token_of[pair[0]] + token_of[pair[1]])
+        merges.append((token_of[pair[0]], token_of[pair[1]]))
+        delta: defaultdict[tuple[int, int], int] = defaultdict(int)
+        for index in where.pop(pair):
+            words[index] = _merge_word(words[index], pair, new_id, counts[index], delta, where,
+                                       index)
+        del pair_count[pair]
+        delta.pop(pair, None)
+        for p, change in delta.items():
+            if change:
+                count = pair_count.get(p, 0) + change
+                if count > 0:
+                    pair_count[p] = count
+                    heapq.heappush(heap, (-count, p))
                 else:
-                    merged.append(word[i])
-                    i += 1
-            words[index] = merged
-            for new in zip(merged, merged[1:], strict=False):
-                pair_count[new] += count
-                where[new].add(index)
-                changed.add(new)
-        del pair_count[pair], where[pair]
-        changed.discard(pair)
-        for p in changed:
-            c = pair_count.get(p, 0)
-            if c > 0:
-                heapq.heappush(heap, (-c, p))
-            else:
-                pair_count.pop(p, None)
-                where.pop(p, None)
+                    pair_count.pop(p, None)
 
     vocab = {token: i for i, token in enumerate(token_of)}
     for token in special_tokens:
@@ -123,6 +107,32 @@ def train_bpe(
     if out_dir is not None:
         tokenizer.save_pretrained(out_dir)
     return tokenizer
+
+
+def _merge_word(word: list[int], pair: tuple[int, int], new_id: int, count: int,
+                delta: defaultdict[tuple[int, int], int],
+                where: defaultdict[tuple[int, int], set[int]], index: int) -> list[int]:
+    """Merge every occurrence of ``pair`` in one word, left to right, recording how the
+    counts of the neighbouring pairs change (only the neighbours of a merge change)."""
+    left, right = pair
+    out: list[int] = []
+    i, n = 0, len(word)
+    while i < n:
+        if i + 1 < n and word[i] == left and word[i + 1] == right:
+            if out:  # (previous, left) becomes (previous, new)
+                delta[(out[-1], left)] -= count
+                delta[(out[-1], new_id)] += count
+                where[(out[-1], new_id)].add(index)
+            if i + 2 < n:  # (right, next) becomes (new, next)
+                delta[(right, word[i + 2])] -= count
+                delta[(new_id, word[i + 2])] += count
+                where[(new_id, word[i + 2])].add(index)
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return out
 
 
 def _sentences(texts: Iterable[str], max_bytes: int) -> Iterator[str]:
@@ -191,11 +201,25 @@ def train_sentencepiece(
             minloglevel=2,
         )
     except RuntimeError as exc:
-        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else "training failed"
         raise TokenizerConfigError(
-            f"SentencePiece training with vocab_size={vocab_size} failed: {message}"
+            _explain_sentencepiece_failure(str(exc), vocab_size, character_coverage)
         ) from None
     tokenizer = LlamaTokenizer(model.getvalue(), source="trained SentencePiece model")
     if out_dir is not None:
         tokenizer.save_pretrained(Path(out_dir))
     return tokenizer
+
+
+def _explain_sentencepiece_failure(message: str, vocab_size: int, coverage: float) -> str:
+    """One line for the usual ways SentencePiece training fails."""
+    chars = regex.search(r"smaller than required_chars\. \d+ vs (\d+)", message)
+    if chars:
+        return (f"vocab_size={vocab_size} is smaller than the {chars.group(1)} characters and "
+                f"meta pieces character_coverage={coverage} keeps; raise vocab_size or lower "
+                "character_coverage")
+    too_high = regex.search(r"Vocabulary size too high \((\d+)\)", message)
+    if too_high:
+        return (f"vocab_size={vocab_size} is more than this text can fill; use a smaller "
+                "vocab_size or more text")
+    last = message.strip().splitlines()[-1] if message.strip() else "unknown error"
+    return f"SentencePiece training with vocab_size={vocab_size} failed: {last}"
