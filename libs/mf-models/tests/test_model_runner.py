@@ -149,3 +149,14 @@ def test_step_rejects_positions_beyond_seq_length(model):
     with pytest.raises(ModelConfigError, match=f"position {beyond} is beyond"):
         step(np.ones((1, 1), np.int32), np.full((1, 1), beyond, np.int32), 0,
              np.ones((1, 4), np.int32))
+
+
+def test_compiled_recompute_without_cache_matches_the_cached_step(model):
+    ids, mask = _prompt(2, 6, model.config.vocab_size, seed=4)
+    positions = model.prefill_positions(mask)
+    full = model.step_function(None, last_only=True)(ids, positions, 0, mask).asnumpy()
+    key_mask = np.zeros((2, 8), np.int32)
+    key_mask[:, :6] = mask
+    cached = model.step_function(model.new_cache(2, 8))(ids, positions, 0, key_mask).asnumpy()
+    np.testing.assert_allclose(full, cached, atol=1e-5)
+    assert full.shape == (2, 1, model.config.vocab_size)

@@ -130,8 +130,12 @@ class CausalLM(nn.Cell):
         return KVCache(cfg.num_layers, batch_size, cfg.kv_heads, max_length, cfg.head_dim,
                        dtype or cfg.compute_dtype)
 
-    def step_function(self, cache: KVCache, last_only: bool = True) -> StepFunction:
-        """The compiled step over `cache`: compiles once per input shape (prefill length, 1)."""
+    def step_function(self, cache: KVCache | None, last_only: bool = True) -> StepFunction:
+        """The compiled step over `cache`: compiles once per input shape (prefill length, 1).
+
+        With `cache=None` it is the compiled full recompute (use_past=False): key_mask is then
+        (B, T) and slot must be 0; it compiles once per sequence length.
+        """
         return StepFunction(self, cache, last_only)
 
     def check_positions(self, positions: np.ndarray) -> None:
@@ -198,9 +202,10 @@ class StepFunction(nn.Cell):
     Call with numpy or Tensor inputs: input_ids (B, T), positions (B, T), slot (int or int32
     tensor: the first cache slot written), key_mask (B, max_length) with 1 for real tokens.
     A Python int slot is turned into a tensor here, so a new slot never recompiles.
+    With no cache it is the compiled full forward over the inputs alone.
     """
 
-    def __init__(self, model: CausalLM, cache: KVCache, last_only: bool = True):
+    def __init__(self, model: CausalLM, cache: KVCache | None, last_only: bool = True):
         # auto_prefix=False: holding the model must not rename its parameters to "model.*".
         super().__init__(auto_prefix=False)
         import mindspore as ms
@@ -220,6 +225,14 @@ class StepFunction(nn.Cell):
         mask = _int32(key_mask)
         batch, length = ids.shape[0], ids.shape[-1]
         cache = self.cache
+        if cache is None:  # full recompute: every key is one of the inputs
+            if mask.shape != ids.shape[:2] or int(slot) != 0:
+                raise ModelConfigError(
+                    f"without a cache key_mask {tuple(mask.shape)} must match input_ids "
+                    f"{tuple(ids.shape)} and slot({int(slot)}) must be 0")
+            self.model.check_positions(pos.asnumpy())
+            self.model.check_token_ids(ids)
+            return self._compiled(ids, pos, Tensor(0, mstype.int32), mask)
         if batch != cache.batch_size or mask.shape != (cache.batch_size, cache.max_length):
             raise ModelConfigError(
                 f"input batch {batch} and key_mask {tuple(mask.shape)} must match the cache "
