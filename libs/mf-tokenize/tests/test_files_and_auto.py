@@ -199,3 +199,25 @@ def test_corrupt_sentencepiece_and_other_files(llama_dir, bert_dir, bloom_dir, t
     (j / "tokenizer_config.json").write_text("{oops")
     with pytest.raises(CorruptVocabError, match="tokenizer_config.json .* is not valid JSON"):
         BloomTokenizer.from_pretrained(j)
+
+
+def test_byte_level_tokenizer_json_without_vocab_json(gpt2_dir, tmp_path):
+    """A GPT-2 style tokenizer.json alone: GPT2Tokenizer reads its model, and AutoTokenizer's
+    generic byte-level reader gives the same ids as the Rust library."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    rust = Tokenizer(models.BPE.from_file(str(gpt2_dir / "vocab.json"),
+                                          str(gpt2_dir / "merges.txt")))
+    rust.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    rust.decoder = decoders.ByteLevel()
+    rust.save(str(tmp_path / "tokenizer.json"))
+    gpt2 = GPT2Tokenizer.from_pretrained(tmp_path)
+    generic = AutoTokenizer.from_pretrained(tmp_path)
+    for text in [*PROBES, "  spaces\t\ttabs\n\nlines  "]:
+        assert gpt2.encode(text) == generic.encode(text) == rust.encode(text).ids, text
+
+
+def test_a_sentencepiece_model_that_is_not_chatglm(llama_dir):
+    with pytest.raises(CorruptVocabError, match=r"has no '\[gMASK\]' piece"):
+        ChatGLMTokenizer(
+            (llama_dir / "tokenizer.model").read_bytes(), source=str(llama_dir / "x.model"))

@@ -14,6 +14,9 @@ from mf_tokenize import bpe, tokenizer_json
 from mf_tokenize.base import AddedToken, PreTrainedTokenizer
 from mf_tokenize.errors import CorruptVocabError
 
+# bigscience/bloom's special tokens, used when the tokenizer.json holds them.
+_BLOOM_DEFAULT: Any = object()
+
 
 class BloomTokenizer(PreTrainedTokenizer):
     vocab_files = {"tokenizer_file": "tokenizer.json"}
@@ -23,10 +26,10 @@ class BloomTokenizer(PreTrainedTokenizer):
         self,
         tokenizer: tokenizer_json.TokenizerJson,
         *,
-        unk_token: str | AddedToken | None = "<unk>",
-        bos_token: str | AddedToken | None = "<s>",
-        eos_token: str | AddedToken | None = "</s>",
-        pad_token: str | AddedToken | None = "<pad>",
+        unk_token: str | AddedToken | None = _BLOOM_DEFAULT,
+        bos_token: str | AddedToken | None = _BLOOM_DEFAULT,
+        eos_token: str | AddedToken | None = _BLOOM_DEFAULT,
+        pad_token: str | AddedToken | None = _BLOOM_DEFAULT,
         added_tokens: dict[int, AddedToken] | None = None,
         errors: str = "replace",
         **kwargs: Any,
@@ -34,8 +37,16 @@ class BloomTokenizer(PreTrainedTokenizer):
         self.tokenizer = tokenizer
         self.errors = errors
         merged = {**tokenizer.added_tokens, **(added_tokens or {})}
-        super().__init__(unk_token=unk_token, bos_token=bos_token, eos_token=eos_token,
-                         pad_token=pad_token, added_tokens=merged, **kwargs)
+        known = set(tokenizer.model.vocab) | {t.content for t in merged.values()}
+        roles = {}
+        for role, token, default in (("unk_token", unk_token, "<unk>"),
+                                     ("bos_token", bos_token, "<s>"),
+                                     ("eos_token", eos_token, "</s>"),
+                                     ("pad_token", pad_token, "<pad>")):
+            # BLOOM's names are only defaults: a tokenizer.json without them gets none.
+            roles[role] = None if token is _BLOOM_DEFAULT and default not in known else (
+                default if token is _BLOOM_DEFAULT else token)
+        super().__init__(added_tokens=merged, **roles, **kwargs)
 
     @classmethod
     def _load(cls, directory: Path, **kwargs: Any) -> BloomTokenizer:

@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from mf_tokenize.base import AddedToken
+from mf_tokenize.errors import CorruptVocabError
 from mf_tokenize.sentencepiece_base import SentencePieceTokenizer
 
 MAX_BLANK_LENGTH = 80  # THUDM/chatglm-6b: SPTokenizer(max_blank_length=80)
@@ -71,6 +72,12 @@ class ChatGLMTokenizer(SentencePieceTokenizer):
         for token in GLM_SPECIAL_TOKENS:
             if self._model_token_to_id(token) is not None:
                 self._register(token, special=True)
+        for token in (gmask_token, self.bos_token, self.eos_token):
+            if token is None or self._model_token_to_id(token) is None:
+                raise CorruptVocabError(
+                    f"{self.source} has no {token!r} piece, which every ChatGLM-6B "
+                    "sequence needs; is it ChatGLM-6B's ice_text.model?"
+                )
 
     def _config_extras(self) -> dict[str, Any]:
         return {**super()._config_extras(), "num_image_tokens": self.num_image_tokens,

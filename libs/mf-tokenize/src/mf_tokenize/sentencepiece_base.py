@@ -66,6 +66,7 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
     def __init__(self, model: bytes, *, legacy: bool = True, source: str = "SentencePiece model",
                  **kwargs: Any):
         self.model_bytes = bytes(model)
+        self.source = source
         self.sp = load_processor(self.model_bytes, source)
         self.settings = _sp_proto.read_settings(self.model_bytes)
         self.legacy = bool(legacy)
