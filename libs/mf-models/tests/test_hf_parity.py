@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from greedy import greedy_with_cache
 from mindspore import Tensor
+from models_greedy import greedy_with_cache
 from safetensors.numpy import load_file
 
 from mf_models import AutoModelForCausalLM

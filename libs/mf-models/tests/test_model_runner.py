@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from greedy import greedy_recompute, greedy_with_cache
 from mindspore import Tensor
+from models_greedy import greedy_recompute, greedy_with_cache
 
 from mf_models import AutoModelForCausalLM, preset_names
 from mf_models.errors import ModelConfigError
