@@ -687,7 +687,8 @@ class PreTrainedTokenizer:
                     f"return_tensors={kind!r} needs sequences of one length, got lengths "
                     f"{sorted(lengths)}; pass padding=True or padding='max_length'"
                 )
-            array = np.array(rows, dtype=np.int64).reshape(len(rows), -1)  # (batch, seq)
+            width = len(rows[0]) if rows else 0
+            array = np.array(rows, dtype=np.int64).reshape(len(rows), width)  # (batch, seq)
             if kind == "ms":
                 out[key] = _mindspore().Tensor(array)
             else:
