@@ -118,6 +118,11 @@ class LlamaConfig(ModelConfig):
                                    "only the default rotary embedding is")
         if "rope_theta" in rope:
             mapped["theta"] = rope["rope_theta"]
+        heads, hidden = hf.get("num_attention_heads"), hf.get("hidden_size")
+        if hf.get("head_dim") and heads and hidden and hf["head_dim"] != hidden // heads:
+            raise ModelConfigError(
+                f"head_dim({hf['head_dim']}) != hidden_size({hidden}) / num_attention_heads"
+                f"({heads}) = {hidden // heads}; a separate head_dim is not supported")
         if hf.get("attention_bias") or hf.get("mlp_bias"):
             raise ModelConfigError("attention_bias/mlp_bias=true is not supported for llama")
         return mapped

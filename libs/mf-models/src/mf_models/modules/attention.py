@@ -41,8 +41,11 @@ def attend(q, k, v, bias, softmax_dtype=mstype.float32):
     qg = q.reshape(b, kv, g * t, d)  # (B, KV, G*T, D): heads of one group share k and v
     scores = ops.matmul(qg, k.swapaxes(-1, -2)) * (1.0 / math.sqrt(d))  # (B, KV, G*T, S)
     scores = ops.cast(scores, softmax_dtype).reshape(b, kv, g, t, s)
-    scores = scores + bias.reshape(b, -1 if bias.shape[1] == 1 else kv, 1 if bias.shape[1] == 1
-                                   else g, t, s)
+    if bias.shape[1] == 1:  # one mask for every head
+        bias = bias.reshape(b, 1, 1, t, s)
+    else:  # per-head biases (ALiBi): head h = group h // G, member h % G
+        bias = bias.reshape(b, kv, g, t, s)
+    scores = scores + bias
     probs = ops.softmax(scores, -1).reshape(b, kv, g * t, s)
     out = ops.matmul(ops.cast(probs, v.dtype), v)  # (B, KV, G*T, D)
     return out.reshape(b, h, t, d).swapaxes(1, 2).reshape(b, t, h * d)  # (B, T, H*D)
