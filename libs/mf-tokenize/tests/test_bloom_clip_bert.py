@@ -4,6 +4,8 @@ on vocabularies trained in the session, including pairs, truncation and decoding
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mf_tokenize import BertTokenizer, BloomTokenizer, CLIPTokenizer
 
@@ -45,6 +47,14 @@ def test_bloom_special_tokens_in_text(bloom):
     ids = bloom.encode("a</s>b<pad>")
     assert bloom.eos_token_id in ids and bloom.pad_token_id in ids
     assert bloom.decode(ids, skip_special_tokens=True) == "ab"
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(max_size=50))
+def test_bloom_round_trip_and_ids_in_vocab(bloom, text):
+    ids = bloom.encode(text)
+    assert all(0 <= i < len(bloom) for i in ids)
+    assert bloom.decode(ids) == text
 
 
 # ---------------------------------------------------------------------------- CLIP

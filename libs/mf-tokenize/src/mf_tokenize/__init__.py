@@ -8,6 +8,7 @@
 
 from importlib.metadata import version as _version
 
+from mf_tokenize import batching
 from mf_tokenize.auto import AutoTokenizer, tokenizer_class
 from mf_tokenize.base import AddedToken, BatchEncoding, PreTrainedTokenizer
 from mf_tokenize.bert import BertTokenizer
@@ -36,6 +37,6 @@ __all__ = [
     "CLIPTokenizer", "ChatGLM2Tokenizer", "ChatGLMTokenizer", "CorruptVocabError",
     "GPT2Tokenizer", "LlamaTokenizer", "PanguAlphaTokenizer", "PreTrainedTokenizer",
     "T5Tokenizer", "TokenizerConfigError", "TokenizerError", "TokenizerInputError",
-    "UnknownTokenizerError", "VocabFileNotFoundError", "mf_home", "tokenizer_class",
+    "UnknownTokenizerError", "VocabFileNotFoundError", "batching", "mf_home", "tokenizer_class",
     "train_bpe", "train_sentencepiece",
 ]

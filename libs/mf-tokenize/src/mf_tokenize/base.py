@@ -14,143 +14,31 @@ imports it inside the call.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from mf_tokenize import _files, presets
-from mf_tokenize.errors import (
-    TokenizerConfigError,
-    TokenizerError,
-    TokenizerInputError,
+from mf_tokenize import _files, batching, presets
+from mf_tokenize.errors import TokenizerConfigError, TokenizerError, TokenizerInputError
+from mf_tokenize.tokens import (
+    SPECIAL_TOKEN_ROLES,
+    AddedToken,
+    BatchEncoding,
+    as_id_list,
+    check_text,
+    clean_up_tokenization,
 )
 
 # What Hugging Face writes as model_max_length when a tokenizer has no limit.
 NO_MAX_LENGTH = int(1e30)
 
-SPECIAL_TOKEN_ROLES = (
-    "bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token",
-)
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 
-_PADDING_CHOICES = "False, True, 'longest', 'max_length' or 'do_not_pad'"
-_TRUNCATION_CHOICES = (
-    "None, False, True, 'longest_first', 'only_first', 'only_second' or 'do_not_truncate'"
-)
-_TENSOR_CHOICES = "None, 'np' or 'ms'"
-
-
-@dataclass(frozen=True)
-class AddedToken:
-    """A token matched in raw text before the model sees it (HF's AddedToken fields).
-
-    ``lstrip`` / ``rstrip`` swallow the whitespace on that side of the match.
-    """
-
-    content: str
-    special: bool = True
-    lstrip: bool = False
-    rstrip: bool = False
-    normalized: bool = False
-    single_word: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "content": self.content, "lstrip": self.lstrip, "normalized": self.normalized,
-            "rstrip": self.rstrip, "single_word": self.single_word, "special": self.special,
-        }
-
-    @classmethod
-    def from_json(cls, value: Any, special: bool = True) -> AddedToken:
-        if isinstance(value, AddedToken):
-            return value
-        if isinstance(value, str):
-            return cls(value, special=special)
-        if isinstance(value, dict) and isinstance(value.get("content"), str):
-            return cls(
-                value["content"], special=bool(value.get("special", special)),
-                lstrip=bool(value.get("lstrip", False)), rstrip=bool(value.get("rstrip", False)),
-                normalized=bool(value.get("normalized", False)),
-                single_word=bool(value.get("single_word", False)),
-            )
-        raise TokenizerConfigError(f"a token must be a string or {{'content': ...}}, got {value!r}")
-
-
-class BatchEncoding(dict):
-    """The result of calling a tokenizer: a dict, whose keys are also attributes."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-def _check_text(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        shown = repr(value)
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        raise TokenizerInputError(
-            f"{where} must be a str, got {type(value).__name__} {shown}"
-        )
-    return value
-
-
-def _as_id_list(ids: Any) -> list[int]:
-    """Token ids from a list, a numpy array, a MindSpore tensor or a single int."""
-    if hasattr(ids, "asnumpy"):  # mindspore.Tensor, without importing MindSpore
-        ids = ids.asnumpy()
-    if isinstance(ids, np.ndarray):
-        if ids.ndim > 1:
-            raise TokenizerInputError(
-                f"decode takes one sequence of ids, got an array of shape {ids.shape}; "
-                "use batch_decode for a batch"
-            )
-        return [int(i) for i in ids.tolist()]
-    if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
-        return [int(ids)]
-    if isinstance(ids, Iterable) and not isinstance(ids, (str, bytes)):
-        out = []
-        for i in ids:
-            if isinstance(i, (int, np.integer)) and not isinstance(i, bool):
-                out.append(int(i))
-            else:
-                raise TokenizerInputError(f"token ids must be ints, got {type(i).__name__} {i!r}")
-        return out
-    raise TokenizerInputError(f"token ids must be a list of ints, got {type(ids).__name__}")
-
-
-def _mindspore() -> Any:
-    """MindSpore, imported only when ``return_tensors="ms"`` asks for it.
-
-    mf_tokenize does not depend on MindSpore (the layer contract forbids importing it), so
-    the module is looked up by name at call time and a missing install is a one-line error.
-    """
-    try:
-        return importlib.import_module("mindspore")
-    except ImportError:
-        raise TokenizerConfigError(
-            "return_tensors='ms' needs MindSpore, which is not installed; use "
-            "return_tensors='np' or install mindspore"
-        ) from None
-
-
-def clean_up_tokenization(text: str) -> str:
-    """Hugging Face's optional decode clean-up: no space before punctuation and contractions."""
-    for dirty, clean in (
-        (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
-        (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
-    ):
-        text = text.replace(dirty, clean)
-    return text
 
 
 class PreTrainedTokenizer:
@@ -398,14 +286,14 @@ class PreTrainedTokenizer:
         if isinstance(tokens, str):
             token_id = self._token_to_id(tokens)
             return self.unk_token_id if token_id is None else token_id
-        return [self.convert_tokens_to_ids(_check_text(t, "a token")) for t in tokens]
+        return [self.convert_tokens_to_ids(check_text(t, "a token")) for t in tokens]
 
     def convert_ids_to_tokens(self, ids: int | Sequence[int],
                               skip_special_tokens: bool = False) -> str | list[str]:
         if isinstance(ids, (int, np.integer)):
             return self._id_to_token_strict(int(ids))
         special = set(self.all_special_ids) if skip_special_tokens else set()
-        return [self._id_to_token_strict(i) for i in _as_id_list(ids) if i not in special]
+        return [self._id_to_token_strict(i) for i in as_id_list(ids) if i not in special]
 
     def convert_tokens_to_string(self, tokens: Sequence[str]) -> str:
         return self._decode_tokens(list(tokens))
@@ -452,7 +340,7 @@ class PreTrainedTokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """Tokens of ``text`` (no special tokens added around it)."""
-        _check_text(text, "text")
+        check_text(text, "text")
         tokens: list[str] = []
         for chunk, start, token_id in self._split_on_added_tokens(text):
             if token_id is not None:
@@ -512,12 +400,12 @@ class PreTrainedTokenizer:
             pairs = [text_pair or None]
         for i, (a, b) in enumerate(zip(texts, pairs, strict=True)):
             where = f"text[{i}]" if batched else "text"
-            _check_text(a, where)
+            check_text(a, where)
             if b is not None:
-                _check_text(b, where.replace("text", "text_pair"))
+                check_text(b, where.replace("text", "text_pair"))
 
-        padding_strategy = self._padding_strategy(padding)
-        truncation_strategy = self._truncation_strategy(truncation, max_length)
+        padding_strategy = batching.padding_strategy(padding)
+        truncation_strategy = batching.truncation_strategy(truncation, max_length)
         if truncation_strategy != "do_not_truncate" or padding_strategy == "max_length":
             max_length = self._resolve_max_length(max_length, truncation_strategy,
                                                   padding_strategy)
@@ -550,9 +438,9 @@ class PreTrainedTokenizer:
                     f"padding needs a pad token and {type(self).__name__} has none; "
                     "set tok.pad_token (for example tok.pad_token = tok.eos_token)"
                 )
-            input_ids = [self._pad(ids, target, self.pad_token_id, side) for ids in input_ids]
-            masks = [self._pad(m, target, 0, side) for m in masks]
-            token_types = [self._pad(t, target, 0, side) for t in token_types]
+            input_ids = [batching.pad(ids, target, self.pad_token_id, side) for ids in input_ids]
+            masks = [batching.pad(m, target, 0, side) for m in masks]
+            token_types = [batching.pad(t, target, 0, side) for t in token_types]
 
         out = BatchEncoding(input_ids=input_ids)
         if want_types:
@@ -563,38 +451,8 @@ class PreTrainedTokenizer:
             for key in out:
                 out[key] = out[key][0]
         if return_tensors is not None:
-            out = self._to_tensors(out, return_tensors, batched)
+            out = batching.to_tensors(out, return_tensors, batched)
         return out
-
-    @staticmethod
-    def _pad(values: list[int], target: int, fill: int | None, side: str) -> list[int]:
-        missing = target - len(values)
-        if missing <= 0:
-            return values
-        return values + [fill] * missing if side == "right" else [fill] * missing + values
-
-    @staticmethod
-    def _padding_strategy(padding: bool | str) -> str:
-        if padding is False or padding is None or padding == "do_not_pad":
-            return "do_not_pad"
-        if padding is True or padding == "longest":
-            return "longest"
-        if padding == "max_length":
-            return "max_length"
-        raise TokenizerConfigError(f"padding={padding!r}; allowed: {_PADDING_CHOICES}")
-
-    @staticmethod
-    def _truncation_strategy(truncation: bool | str | None, max_length: int | None) -> str:
-        if truncation is None:
-            # Hugging Face: a max_length alone truncates, longest first.
-            return "do_not_truncate" if max_length is None else "longest_first"
-        if truncation is False or truncation == "do_not_truncate":
-            return "do_not_truncate"
-        if truncation is True:
-            return "longest_first"
-        if truncation in ("longest_first", "only_first", "only_second"):
-            return truncation
-        raise TokenizerConfigError(f"truncation={truncation!r}; allowed: {_TRUNCATION_CHOICES}")
 
     def _resolve_max_length(self, max_length: int | None, truncation: str, padding: str) -> int:
         if max_length is None:
@@ -629,77 +487,19 @@ class PreTrainedTokenizer:
                     f"max_length={max_length} is smaller than the {n_special} special tokens "
                     f"{type(self).__name__} adds ({' '.join(framed)})"
                 )
-            ids, pair_ids = self._truncate(ids, pair_ids, max_length - n_special, truncation)
+            ids, pair_ids = batching.truncate(ids, pair_ids, max_length - n_special,
+                                              truncation, self.truncation_side)
         if add_special_tokens:
             return (self.build_inputs_with_special_tokens(ids, pair_ids),
                     self.create_token_type_ids_from_sequences(ids, pair_ids))
         joined = ids + (pair_ids or [])
         return joined, [0] * len(ids) + [1] * len(pair_ids or [])
 
-    def _truncate(self, ids: list[int], pair_ids: list[int] | None, budget: int,
-                  strategy: str) -> tuple[list[int], list[int] | None]:
-        n1, n2 = len(ids), len(pair_ids or [])
-        excess = n1 + n2 - budget
-        if excess <= 0:
-            return ids, pair_ids
-        if pair_ids is None:
-            keep1, keep2 = budget, 0
-        elif strategy == "only_first":
-            if excess >= n1:  # tokenizers refuses to empty a sequence
-                raise TokenizerConfigError(
-                    f"truncation='only_first' cannot fit the pair: the first sequence has "
-                    f"{n1} tokens but {excess} must go; use truncation='longest_first'"
-                )
-            keep1, keep2 = n1 - excess, n2
-        elif strategy == "only_second":
-            if excess >= n2:  # tokenizers refuses to empty a sequence
-                raise TokenizerConfigError(
-                    f"truncation='only_second' cannot fit the pair: the second sequence has "
-                    f"{n2} tokens but {excess} must go; use truncation='longest_first'"
-                )
-            keep1, keep2 = n1, n2 - excess
-        else:
-            # Longest first, as tokenizers does it: the longer sequence gives up tokens
-            # until both are as long, then both shrink to half the budget each.
-            keep1, keep2 = n1, n2
-            half = budget // 2
-            if n1 > half and n2 > half:
-                keep1, keep2 = (budget - half, half) if n1 > n2 else (half, budget - half)
-            elif n1 > n2:
-                keep1 = budget - n2
-            else:
-                keep2 = budget - n1
-        return self._cut(ids, keep1), (None if pair_ids is None else self._cut(pair_ids, keep2))
-
-    def _cut(self, ids: list[int], keep: int) -> list[int]:
-        if keep >= len(ids):
-            return ids
-        return ids[:keep] if self.truncation_side == "right" else ids[len(ids) - keep:]
-
-    def _to_tensors(self, out: BatchEncoding, kind: str, batched: bool) -> BatchEncoding:
-        if kind not in ("np", "ms"):
-            raise TokenizerConfigError(f"return_tensors={kind!r}; allowed: {_TENSOR_CHOICES}")
-        for key, value in list(out.items()):
-            rows = value if batched else [value]
-            lengths = {len(r) for r in rows}
-            if len(lengths) > 1:
-                raise TokenizerConfigError(
-                    f"return_tensors={kind!r} needs sequences of one length, got lengths "
-                    f"{sorted(lengths)}; pass padding=True or padding='max_length'"
-                )
-            width = len(rows[0]) if rows else 0
-            array = np.array(rows, dtype=np.int64).reshape(len(rows), width)  # (batch, seq)
-            if kind == "ms":
-                out[key] = _mindspore().Tensor(array)
-            else:
-                out[key] = array
-        return out
-
     # ------------------------------------------------------------------ decoding
     def decode(self, ids: Any, skip_special_tokens: bool = False,
                clean_up_tokenization_spaces: bool | None = None) -> str:
         """Text of a sequence of ids (a list, a numpy array or a MindSpore tensor)."""
-        id_list = _as_id_list(ids)
+        id_list = as_id_list(ids)
         if skip_special_tokens:
             special = set(self.all_special_ids)
             id_list = [i for i in id_list if i not in special]
