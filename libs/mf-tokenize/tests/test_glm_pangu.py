@@ -60,6 +60,9 @@ def test_glm_pair_and_whitespace_tokens(glm_dir):
     assert tok.encode("question", "answer") == [*a, gmask, sop, *b, eop]
     assert tok.convert_tokens_to_ids("<|blank_4|>") in tok.encode("a    b")
     assert tok.decode(tok.encode("a    b\tc\nd", add_special_tokens=False)) == "a    b\tc\nd"
+    # Published preprocess_text options (both off in chatglm-6b's tokenizer_config.json).
+    squeezed = ChatGLMTokenizer.from_pretrained(glm_dir, remove_space=True, do_lower_case=True)
+    assert squeezed.encode("  Hello   World \n") == tok.encode("hello world")
 
 
 # ---------------------------------------------------------------------------- GLM2

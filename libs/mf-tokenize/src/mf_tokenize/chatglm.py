@@ -62,9 +62,13 @@ class ChatGLMTokenizer(SentencePieceTokenizer):
         unk_token: str | AddedToken | None = "<unk>",
         pad_token: str | AddedToken | None = "<pad>",
         num_image_tokens: int = 0,
+        remove_space: bool = False,
+        do_lower_case: bool = False,
         **kwargs: Any,
     ):
         self.num_image_tokens = int(num_image_tokens)
+        self.remove_space = bool(remove_space)
+        self.do_lower_case = bool(do_lower_case)
         self.end_token = end_token
         self.gmask_token = gmask_token
         super().__init__(model, bos_token=bos_token, eos_token=eos_token, mask_token=mask_token,
@@ -81,7 +85,8 @@ class ChatGLMTokenizer(SentencePieceTokenizer):
 
     def _config_extras(self) -> dict[str, Any]:
         return {**super()._config_extras(), "num_image_tokens": self.num_image_tokens,
-                "end_token": self.end_token, "gmask_token": self.gmask_token}
+                "end_token": self.end_token, "gmask_token": self.gmask_token,
+                "remove_space": self.remove_space, "do_lower_case": self.do_lower_case}
 
     @property
     def vocab_size(self) -> int:
@@ -109,13 +114,21 @@ class ChatGLMTokenizer(SentencePieceTokenizer):
             return f"<image_{index}>"
         return super()._model_id_to_token(index - self.num_image_tokens)
 
+    def _preprocess(self, text: str) -> str:
+        """Published ChatGLMTokenizer.preprocess_text, then the whitespace tokens."""
+        if self.remove_space:
+            text = " ".join(text.strip().split())
+        if self.do_lower_case:
+            text = text.lower()
+        return encode_whitespace(text)
+
     def _encode_chunk(self, text: str, at_start: bool) -> list[int]:
         offset = self.num_image_tokens
-        ids = self.sp.encode(encode_whitespace(text))
+        ids = self.sp.encode(self._preprocess(text))
         return [i + offset for i in ids] if offset else ids
 
     def _tokenize_chunk(self, text: str, at_start: bool) -> list[str]:
-        return self.sp.encode(encode_whitespace(text), out_type=str)
+        return self.sp.encode(self._preprocess(text), out_type=str)
 
     def build_inputs_with_special_tokens(self, ids, pair_ids=None):
         out = ids + [self.gmask_token_id, self.bos_token_id]
