@@ -34,13 +34,15 @@ def test_ids_masks_and_text_match_transformers(ours, reference, sample_texts):
         assert ours.tokenize(text) == reference.tokenize(text)
 
 
-def test_add_prefix_space_matches_transformers(gpt2_dir, sample_texts):
+@pytest.mark.parametrize("option", ["add_prefix_space", "add_bos_token"])
+def test_options_match_transformers(gpt2_dir, sample_texts, option):
     from transformers import GPT2Tokenizer as ReferenceGPT2
 
-    ours = GPT2Tokenizer.from_pretrained(gpt2_dir, add_prefix_space=True)
-    reference = ReferenceGPT2.from_pretrained(str(gpt2_dir), add_prefix_space=True)
+    ours = GPT2Tokenizer.from_pretrained(gpt2_dir, **{option: True})
+    reference = ReferenceGPT2.from_pretrained(str(gpt2_dir), **{option: True})
     for text in sample_texts[:60]:
         assert ours(text)["input_ids"] == reference(text)["input_ids"], text
+    assert ours("a", "b")["input_ids"] == reference("a", "b")["input_ids"]
 
 
 def test_special_and_added_tokens_in_text_match_transformers(gpt2_dir):

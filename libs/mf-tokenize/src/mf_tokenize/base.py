@@ -573,7 +573,11 @@ class PreTrainedTokenizer:
         accepted: set[str] = set()
         for klass in cls.__mro__:
             if "__init__" in klass.__dict__:
-                accepted |= set(inspect.signature(klass.__dict__["__init__"]).parameters)
+                for name, param in inspect.signature(klass.__dict__["__init__"]).parameters.items():
+                    # Options only: the vocabulary itself (vocab, merges, model) comes from
+                    # the files, never from a config key that happens to share its name.
+                    if param.kind is param.KEYWORD_ONLY and name != "source":
+                        accepted.add(name)
         return {k: v for k, v in settings.items() if k in accepted}
 
     def __repr__(self) -> str:
