@@ -20,7 +20,7 @@ from mf_models.configs.bloom import BloomConfig
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_write
-from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear
+from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear, tied_logits
 
 
 def alibi_slopes(num_heads: int) -> np.ndarray:
@@ -152,5 +152,5 @@ class BloomLMHeadModel(CausalLM):
         if last_only:
             h = h[:, -1:, :]  # (B, 1, C)
         table = ops.cast(self.transformer.embedding.word_embedding.table, self.compute_dtype)
-        logits = ops.matmul(h, table.swapaxes(0, 1))  # (B, T, V)
+        logits = tied_logits(h, table)  # (B, T, V)
         return ops.cast(logits, DTYPE["float32"])

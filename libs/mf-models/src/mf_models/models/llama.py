@@ -14,7 +14,7 @@ from mf_models.configs.llama import LlamaConfig
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_write
-from mf_models.modules.layers import DTYPE, Embedding, Linear, RMSNorm
+from mf_models.modules.layers import DTYPE, Embedding, Linear, RMSNorm, tied_logits
 from mf_models.modules.rope import apply_rope, rope_tables
 
 
@@ -139,7 +139,7 @@ class LlamaForCausalLM(CausalLM):
             h = h[:, -1:, :]  # (B, 1, C): the LM head over every prompt token is wasted work
         if self.tie_word_embeddings:
             table = ops.cast(self.model.tok_embeddings.table, self.compute_dtype)
-            logits = ops.matmul(h, table.swapaxes(0, 1))
+            logits = tied_logits(h, table)
         else:
             logits = self.lm_head(h)
         return ops.cast(logits, DTYPE["float32"])  # (B, T, V)

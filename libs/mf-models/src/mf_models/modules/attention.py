@@ -7,6 +7,8 @@ import math
 from mindspore import dtype as mstype
 from mindspore import ops
 
+_BATCH_MATMUL_NT = ops.BatchMatMul(transpose_b=True)
+
 # A large finite negative: -inf would turn a fully masked row (a left-pad query) into NaNs.
 MASK_VALUE = -1e9
 
@@ -39,7 +41,8 @@ def attend(q, k, v, bias, softmax_dtype=mstype.float32):
     kv, s = k.shape[1], k.shape[2]
     g = h // kv
     qg = q.reshape(b, kv, g * t, d)  # (B, KV, G*T, D): heads of one group share k and v
-    scores = ops.matmul(qg, k.swapaxes(-1, -2)) * (1.0 / math.sqrt(d))  # (B, KV, G*T, S)
+    # transpose_b reads k in place; k.swapaxes(-1, -2) would copy the whole cache every step.
+    scores = _BATCH_MATMUL_NT(qg, k) * (1.0 / math.sqrt(d))  # (B, KV, G*T, S)
     scores = ops.cast(scores, softmax_dtype).reshape(b, kv, g, t, s)
     if bias.shape[1] == 1:  # one mask for every head
         bias = bias.reshape(b, 1, 1, t, s)
