@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mf_parallel import Layout, LayoutError, Mesh, merge, optimizer_layout, reshard, split
 from mf_parallel.layout import reshard_plan
+
+# Tests run on shared machines: an example's time is not what these properties check.
+no_deadline = settings(deadline=None)
 
 AXIS_NAMES = ("x", "y", "z")
 
@@ -43,6 +46,7 @@ def _array(shape):
     return np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
 
 
+@no_deadline
 @given(layouts())
 def test_split_then_merge_is_the_identity(layout):
     array = _array(layout.shape)
@@ -52,6 +56,7 @@ def test_split_then_merge_is_the_identity(layout):
     np.testing.assert_array_equal(merge(shards, layout), array)
 
 
+@no_deadline
 @given(layouts())
 def test_slices_tile_the_tensor_with_no_gap_and_no_overlap(layout):
     cover = np.zeros(layout.shape, dtype=np.int64)
@@ -92,6 +97,7 @@ def layout_pairs(draw, same_mesh=False):
     return src, dst
 
 
+@no_deadline
 @given(st.one_of(layout_pairs(same_mesh=True), layout_pairs()))
 def test_reshard_equals_split_of_merge(pair):
     src, dst = pair
@@ -102,6 +108,7 @@ def test_reshard_equals_split_of_merge(pair):
         np.testing.assert_array_equal(g, e)
 
 
+@no_deadline
 @given(layout_pairs())
 def test_reshard_plan_moves_each_destination_element_exactly_once(pair):
     src, dst = pair
@@ -127,6 +134,7 @@ def test_reshard_copies_locally_when_the_rank_already_holds_the_piece():
     assert all(t.src_rank == t.dst_rank for t in reshard_plan(src, dst))
 
 
+@no_deadline
 @given(layouts())
 def test_optimizer_layout_cuts_each_shard_further_over_dp(layout):
     mesh = layout.mesh

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mf_parallel import ModelDims, ParallelConfig, ParallelConfigError, estimate_memory
 from mf_parallel.memory import layer_activation_elements
+
+# Tests run on shared machines: an example's time is not what these properties check.
+no_deadline = settings(deadline=None)
 
 # LLaMA-7B (Touvron et al. 2023); Hugging Face's LlamaForCausalLM of this config has
 # 6,738,415,616 parameters (untied embedding and LM head).
@@ -74,6 +77,7 @@ def _config(opts, dp=1, mp=1, pp=1, m=4):
                           vocab_emb_dp=opts["vocab_emb_dp"])
 
 
+@no_deadline
 @given(d=dims, opts=options, b=st.integers(1, 8), dp=st.sampled_from([1, 2]))
 def test_memory_grows_with_batch_and_sequence(d, opts, b, dp):
     config = _config(opts, dp=dp, mp=2, pp=2)
@@ -82,6 +86,7 @@ def test_memory_grows_with_batch_and_sequence(d, opts, b, dp):
     assert estimate_memory(d, config, b, d.seq_length * 2, opts["recompute"]).per_device > base
 
 
+@no_deadline
 @given(d=dims, opts=options, b=st.integers(1, 4))
 def test_memory_shrinks_as_model_parallel_grows(d, opts, b):
     sizes = [estimate_memory(d, _config(opts, mp=mp), b, None, opts["recompute"]).per_device
@@ -89,6 +94,7 @@ def test_memory_shrinks_as_model_parallel_grows(d, opts, b):
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
 
 
+@no_deadline
 @given(d=dims, opts=options, b=st.integers(1, 4))
 def test_memory_shrinks_as_pipeline_stages_grow(d, opts, b):
     # Stage counts that divide the layers; with 1F1B the first stage's activations stay

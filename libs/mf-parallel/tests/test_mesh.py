@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mf_parallel import Mesh, MeshCoord, ParallelConfig, ParallelConfigError
+
+# Tests run on shared machines: an example's time is not what these properties check.
+no_deadline = settings(deadline=None)
 
 sizes = st.integers(1, 4)
 
@@ -33,6 +36,7 @@ def test_stages_are_contiguous_rank_blocks_as_mindspore_numbers_them():
         assert mesh.coord(rank).pp == rank // per_stage
 
 
+@no_deadline
 @given(pp=sizes, dp=sizes, mp=sizes)
 def test_rank_and_coordinates_are_a_bijection_with_mp_fastest(pp, dp, mp):
     mesh = Mesh.from_config(ParallelConfig(dp, mp, pp, micro_batch_num=4))
@@ -46,6 +50,7 @@ def test_rank_and_coordinates_are_a_bijection_with_mp_fastest(pp, dp, mp):
     assert len(seen) == pp * dp * mp
 
 
+@no_deadline
 @given(shape=st.lists(sizes, min_size=1, max_size=4), data=st.data())
 def test_groups_of_every_axis_partition_the_ranks(shape, data):
     names = [f"a{i}" for i in range(len(shape))]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mf_parallel import (
@@ -17,6 +17,9 @@ from mf_parallel import (
 )
 from mf_parallel.pipeline import Step, in_flight_micro_batches, stage_layer_counts
 
+# Tests run on shared machines: an example's time is not what these properties check.
+no_deadline = settings(deadline=None)
+
 
 def _check_stage_list(stages, num_layers, pipeline_stage):
     assert len(stages) == num_layers  # every layer lands on exactly one stage
@@ -24,12 +27,14 @@ def _check_stage_list(stages, num_layers, pipeline_stage):
     assert set(stages) == set(range(pipeline_stage))  # every stage holds a layer
 
 
+@no_deadline
 @given(data=st.data(), num_layers=st.integers(1, 96))
 def test_default_offset_places_every_layer_once_in_order(data, num_layers):
     pp = data.draw(st.integers(1, num_layers))
     _check_stage_list(assign_stages(num_layers, pp), num_layers, pp)
 
 
+@no_deadline
 @given(data=st.data(), num_layers=st.integers(1, 96))
 def test_list_offsets_place_every_layer_once_in_order(data, num_layers):
     pp = data.draw(st.integers(1, num_layers))
@@ -95,6 +100,7 @@ def test_parameters_follow_their_layer_and_the_model_order():
 kinds = st.sampled_from(["gpipe", "1f1b"])
 
 
+@no_deadline
 @given(kind=kinds, p=st.integers(1, 6), m=st.integers(1, 10))
 def test_schedule_runs_every_step_once_after_its_dependency(kind, p, m):
     steps = schedule(kind, p, m)
@@ -112,6 +118,7 @@ def test_schedule_runs_every_step_once_after_its_dependency(kind, p, m):
                     position[step]
 
 
+@no_deadline
 @given(kind=kinds, p=st.integers(1, 6), m=st.integers(1, 10),
        tf=st.sampled_from([1.0, 2.0]), tb=st.sampled_from([1.0, 2.0, 3.0]))
 def test_timeline_never_starts_a_step_before_its_inputs(kind, p, m, tf, tb):
@@ -132,6 +139,7 @@ def test_timeline_never_starts_a_step_before_its_inputs(kind, p, m, tf, tb):
         assert all(a.end <= b.start for a, b in zip(slots, slots[1:], strict=False))
 
 
+@no_deadline
 @given(kind=kinds, p=st.integers(1, 8), m=st.integers(1, 16), tb=st.sampled_from([1.0, 2.0]))
 def test_bubble_fraction_matches_the_papers_formula(kind, p, m, tb):
     # GPipe (Huang et al. 2019) and Megatron-LM (Narayanan et al. 2021): (p - 1) / (m + p - 1).
@@ -140,6 +148,7 @@ def test_bubble_fraction_matches_the_papers_formula(kind, p, m, tb):
     assert bubble_fraction(p, m) == pytest.approx((p - 1) / (m + p - 1))
 
 
+@no_deadline
 @given(kind=kinds, p=st.integers(1, 6), m=st.integers(1, 10))
 def test_peak_activations_in_flight(kind, p, m):
     timeline = simulate(stage_programs(kind, p, m))
