@@ -7,7 +7,6 @@ with the pad id on the tokenizer's padding side.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
@@ -131,13 +130,15 @@ def to_tensors(out: BatchEncoding, kind: str, batched: bool) -> BatchEncoding:
 def _mindspore() -> Any:
     """MindSpore, imported only when ``return_tensors="ms"`` asks for it.
 
-    mf_tokenize does not depend on MindSpore (the layer contract forbids importing it), so
-    the module is looked up by name at call time and a missing install is a one-line error.
+    mf_tokenize does not depend on MindSpore: this lazy import is the one exception the layer
+    contract allows (see `ignore_imports` in the root pyproject.toml), and a missing install
+    is a one-line error.
     """
     try:
-        return importlib.import_module("mindspore")
+        import mindspore
     except ImportError:
         raise TokenizerConfigError(
             "return_tensors='ms' needs MindSpore, which is not installed; use "
             "return_tensors='np' or install mindspore"
         ) from None
+    return mindspore

@@ -1,7 +1,7 @@
 """Encoding speed of mf's GPT2Tokenizer beside transformers' Python GPT2Tokenizer and the Rust
 `tokenizers`, on the same byte-level BPE vocabulary and the same few MB of local text.
 
-    uv run python benchmarks/tokenize.py [--mb 3] [--peer-python /tmp/ref4/bin/python]
+    uv run python benchmarks/tokenizer_speed.py [--mb 3] [--peer-python /tmp/ref4/bin/python]
 
 The text is Python standard-library source (English comments, code, runs of spaces). The
 vocabulary (GPT-2 size, 50257) is trained with `tokenizers` on *other* stdlib files, so the
@@ -19,18 +19,12 @@ passes counts, and all three must produce identical ids. Single-threaded through
 
 from __future__ import annotations
 
-import os
-import sys
-
-# This file shares its name with the standard library's `tokenize`, which inspect and
-# linecache import: take the script's own folder off sys.path before anything imports them.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
-
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import os
 import subprocess  # noqa: E402
+import sys
 import sysconfig  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
