@@ -196,3 +196,7 @@ def check(
                        *(f"{amount / size:,.2f}" for amount in amounts), style=style)
     console.print(memory)
     console.print(f"peak: stage {peak} needs {estimate.per_device / size:,.2f} {unit} per device")
+    # benchmarks/memory_estimate.py: MindSpore 2.10's CPU autodiff keeps every forward output
+    # of the step, 8.9x the activations backward needs (libs/mf-parallel/README.md).
+    console.print("note: activations are what backward needs; MindSpore 2.10 on CPU was "
+                  "measured to keep about 9x as much")
