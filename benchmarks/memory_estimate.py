@@ -27,10 +27,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-# Scripts run from benchmarks/ get it as sys.path[0], where a sibling script named tokenize.py
-# would shadow the standard library module that MindSpore (through inspect) imports.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 MIB = 1024**2
 STEPS = 3  # the first compiles; the others are steady
 
