@@ -160,3 +160,14 @@ def test_compiled_recompute_without_cache_matches_the_cached_step(model):
     cached = model.step_function(model.new_cache(2, 8))(ids, positions, 0, key_mask).asnumpy()
     np.testing.assert_allclose(full, cached, atol=1e-5)
     assert full.shape == (2, 1, model.config.vocab_size)
+
+
+def test_step_function_is_built_once_per_cache(model):
+    cache = model.new_cache(1, 8)
+    step = model.step_function(cache)
+    assert model.step_function(cache) is step
+    assert model.step_function(cache, last_only=False) is not step
+    assert model.step_function(None) is model.step_function(None)
+    assert model.step_function(model.new_cache(1, 8)) is not step
+    # Holding step functions must not add parameters to the model.
+    assert all(not p.name.startswith("kv_cache") for p in model.get_parameters())

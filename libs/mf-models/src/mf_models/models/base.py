@@ -22,7 +22,10 @@ from mindspore import dtype as mstype
 
 from mf_models.configs.base import ModelConfig
 from mf_models.errors import ModelConfigError
+from mf_models.generate_seam import register_generate, registered_generate
 from mf_models.modules.kv_cache import KVCache
+
+__all__ = ["CausalLM", "StepFunction", "register_generate"]
 
 
 class CausalLM(nn.Cell):
@@ -134,9 +137,16 @@ class CausalLM(nn.Cell):
         """The compiled step over `cache`: compiles once per input shape (prefill length, 1).
 
         With `cache=None` it is the compiled full recompute (use_past=False): key_mask is then
-        (B, T) and slot must be 0; it compiles once per sequence length.
+        (B, T) and slot must be 0; it compiles once per sequence length. Asking twice for the
+        same cache returns the same (already compiled) function.
         """
-        return StepFunction(self, cache, last_only)
+        # One compiled function per (cache, last_only): asking again must not compile again.
+        owner = self if cache is None else cache
+        memo = owner.__dict__.setdefault("_step_functions", {})
+        key = (id(self), last_only)
+        if key not in memo:
+            memo[key] = StepFunction(self, cache, last_only)
+        return memo[key]
 
     def check_positions(self, positions: np.ndarray) -> None:
         top = int(np.max(positions)) if np.size(positions) else 0
@@ -144,6 +154,12 @@ class CausalLM(nn.Cell):
             raise ModelConfigError(
                 f"position {top} is beyond the model's seq_length({self.config.max_positions}); "
                 f"prompt plus new tokens must fit in {self.config.max_positions}")
+
+    # ---- generation: the loop lives in mf_generate, which registers it on import ------------
+    def generate(self, input_ids, generation_config=None, streamer=None, **overrides):
+        """Token ids (B, prompt + new) from a prompt; see `mf_generate.generate`."""
+        return registered_generate()(self, input_ids, generation_config=generation_config,
+                                     streamer=streamer, **overrides)
 
     # ---- building and weights ---------------------------------------------------------------
     def load_checkpoint_from_config(self) -> None:
