@@ -31,6 +31,13 @@ _LAZY = {
     "GPT2LMHeadModel": "mf_models.models.gpt2",
     "LlamaForCausalLM": "mf_models.models.llama",
     "BloomLMHeadModel": "mf_models.models.bloom",
+    "GLMForConditionalGeneration": "mf_models.models.glm",
+    "GLMChatModel": "mf_models.models.glm",
+    "ChatGLM2ForConditionalGeneration": "mf_models.models.glm2",
+    "PanguAlphaHeadModel": "mf_models.models.pangualpha",
+    "GLMConfig": "mf_models.configs",
+    "ChatGLM2Config": "mf_models.configs",
+    "PanguAlphaConfig": "mf_models.configs",
 }
 
 

@@ -57,10 +57,18 @@ FAMILIES: dict[str, Family] = {
                     ("mf_models.models.llama:LlamaForCausalLM",), "mf_models.weights.hf_llama"),
     "bloom": Family("bloom", "mf_models.configs.bloom:BloomConfig",
                     ("mf_models.models.bloom:BloomLMHeadModel",), "mf_models.weights.hf_bloom"),
+    "glm": Family("glm", "mf_models.configs.glm:GLMConfig",
+                  ("mf_models.models.glm:GLMForConditionalGeneration",
+                   "mf_models.models.glm:GLMChatModel")),
+    "glm2": Family("glm2", "mf_models.configs.glm2:ChatGLM2Config",
+                   ("mf_models.models.glm2:ChatGLM2ForConditionalGeneration",)),
+    "pangualpha": Family("pangualpha", "mf_models.configs.pangualpha:PanguAlphaConfig",
+                         ("mf_models.models.pangualpha:PanguAlphaHeadModel",)),
 }
 
 # Hugging Face `model_type` -> our family.
 HF_MODEL_TYPES = {"gpt2": "gpt2", "llama": "llama", "bloom": "bloom"}
+HF_MODEL_TYPES["chatglm"] = "glm"  # THUDM ChatGLM-6B and ChatGLM2-6B: see GLMConfig
 
 
 def _resolve(path: str) -> Any:

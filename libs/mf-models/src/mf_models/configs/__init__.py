@@ -2,7 +2,11 @@
 
 from mf_models.configs.base import ModelConfig
 from mf_models.configs.bloom import BloomConfig
+from mf_models.configs.glm import GLMConfig
+from mf_models.configs.glm2 import ChatGLM2Config
 from mf_models.configs.gpt2 import GPT2Config
 from mf_models.configs.llama import LlamaConfig
+from mf_models.configs.pangualpha import PanguAlphaConfig
 
-__all__ = ["ModelConfig", "GPT2Config", "LlamaConfig", "BloomConfig"]
+__all__ = ["ModelConfig", "GPT2Config", "LlamaConfig", "BloomConfig", "GLMConfig", "ChatGLM2Config",
+           "PanguAlphaConfig"]

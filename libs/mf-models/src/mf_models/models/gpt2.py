@@ -14,7 +14,7 @@ from mindspore import nn, ops
 from mf_models.configs.gpt2 import GPT2Config
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
-from mf_models.modules.kv_cache import cache_write
+from mf_models.modules.kv_cache import cache_index, cache_write
 from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear, tied_logits
 
 
@@ -55,15 +55,15 @@ class GPT2Attention(nn.Cell):
         self.projection = _linear(config, rng, c, c, False)
         self.softmax_dtype = DTYPE[config.softmax_compute_type]
 
-    def construct(self, x, bias, key_buffer, value_buffer, slot):
+    def construct(self, x, bias, key_buffer, value_buffer, index):
         b, t, _ = x.shape
         shape = (b, t, self.num_heads, self.head_dim)
         q = self.dense1(x).reshape(shape).swapaxes(1, 2)  # (B, H, T, D)
         k = self.dense2(x).reshape(shape).swapaxes(1, 2)  # (B, H, T, D)
         v = self.dense3(x).reshape(shape).swapaxes(1, 2)  # (B, H, T, D)
         if key_buffer is not None:  # (B, H, S, D)
-            k = cache_write(key_buffer, slot, k)
-            v = cache_write(value_buffer, slot, v)
+            k = cache_write(key_buffer, index, k)
+            v = cache_write(value_buffer, index, v)
         return self.projection(attend(q, k, v, bias, self.softmax_dtype))  # (B, T, C)
 
 
@@ -77,8 +77,8 @@ class GPT2Block(nn.Cell):
         self.layernorm2 = LayerNorm(*ln)
         self.output = GPT2MLP(config, rng)
 
-    def construct(self, x, bias, key_buffer, value_buffer, slot):
-        h = x + self.attention(self.layernorm1(x), bias, key_buffer, value_buffer, slot)
+    def construct(self, x, bias, key_buffer, value_buffer, index):
+        h = x + self.attention(self.layernorm1(x), bias, key_buffer, value_buffer, index)
         return h + self.output(self.layernorm2(h))
 
 
@@ -102,16 +102,19 @@ class GPT2Model(nn.Cell):
                                    config.param_init_type, config.layernorm_compute_type)
         self.compute_dtype = DTYPE[config.compute_dtype]
         self.num_layers = config.num_layers
+        self.num_heads = config.num_heads
 
     def construct(self, input_ids, positions, cache, slot, key_mask):
-        t = input_ids.shape[1]
+        b, t = input_ids.shape
         x = ops.cast(self.embedding(input_ids, positions), self.compute_dtype)  # (B, T, C)
         bias = mask_to_bias(causal_allowed(slot, t, key_mask.shape[-1], key_mask))  # (B,1,T,S)
+        # Where this step's keys/values go in the cache: computed once, shared by every layer.
+        index = None if cache is None else cache_index(slot, b, self.num_heads, t)
         for i in range(self.num_layers):
             if cache is None:
-                x = self.blocks[i](x, bias, None, None, slot)
+                x = self.blocks[i](x, bias, None, None, None)
             else:
-                x = self.blocks[i](x, bias, cache.keys[i], cache.values[i], slot)
+                x = self.blocks[i](x, bias, cache.keys[i], cache.values[i], index)
         return self.layernorm(x)
 
 

@@ -13,7 +13,7 @@ from mindspore import Tensor, nn, ops
 from mf_models.configs.llama import LlamaConfig
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
-from mf_models.modules.kv_cache import cache_write
+from mf_models.modules.kv_cache import cache_index, cache_write
 from mf_models.modules.layers import DTYPE, Embedding, Linear, RMSNorm, tied_logits
 from mf_models.modules.rope import apply_rope, rope_tables
 
@@ -49,7 +49,7 @@ class LlamaAttention(nn.Cell):
         self.wo = Linear(self.num_heads * self.head_dim, c, **kw)
         self.softmax_dtype = DTYPE[config.softmax_compute_type]
 
-    def construct(self, x, cos, sin, bias, key_buffer, value_buffer, slot):
+    def construct(self, x, cos, sin, bias, key_buffer, value_buffer, index):
         b, t, _ = x.shape
         q = self.wq(x).reshape(b, t, self.num_heads, self.head_dim).swapaxes(1, 2)  # (B, H, T, D)
         k = self.wk(x).reshape(b, t, self.kv_heads, self.head_dim).swapaxes(1, 2)  # (B, KV, T, D)
@@ -57,8 +57,8 @@ class LlamaAttention(nn.Cell):
         q = apply_rope(q, cos, sin)
         k = apply_rope(k, cos, sin)
         if key_buffer is not None:  # keys/values of every slot so far: (B, KV, S, D)
-            k = cache_write(key_buffer, slot, k)
-            v = cache_write(value_buffer, slot, v)
+            k = cache_write(key_buffer, index, k)
+            v = cache_write(value_buffer, index, v)
         out = attend(q, k, v, bias, self.softmax_dtype)  # (B, T, H*D)
         return self.wo(out)
 
@@ -73,9 +73,9 @@ class LlamaDecoderLayer(nn.Cell):
         self.ffn_norm = RMSNorm(config.hidden_size, eps, dtype, config.layernorm_compute_type)
         self.feed_forward = LlamaFeedForward(config, rng)
 
-    def construct(self, x, cos, sin, bias, key_buffer, value_buffer, slot):
+    def construct(self, x, cos, sin, bias, key_buffer, value_buffer, index):
         h = x + self.attention(self.attention_norm(x), cos, sin, bias, key_buffer, value_buffer,
-                               slot)
+                               index)
         return h + self.feed_forward(self.ffn_norm(h))
 
 
@@ -95,6 +95,7 @@ class LlamaModel(nn.Cell):
         self.sin_table = Tensor(sin)
         self.compute_dtype = DTYPE[config.compute_dtype]
         self.num_layers = config.num_layers
+        self.kv_heads = config.kv_heads
 
     def construct(self, input_ids, positions, cache, slot, key_mask):
         b, t = input_ids.shape
@@ -105,11 +106,13 @@ class LlamaModel(nn.Cell):
         sin = ops.cast(sin, self.compute_dtype)
         key_len = key_mask.shape[-1]
         bias = mask_to_bias(causal_allowed(slot, t, key_len, key_mask))  # (B, 1, T, S)
+        # Where this step's keys/values go in the cache: computed once, shared by every layer.
+        index = None if cache is None else cache_index(slot, b, self.kv_heads, t)
         for i in range(self.num_layers):
             if cache is None:
-                x = self.layers[i](x, cos, sin, bias, None, None, slot)
+                x = self.layers[i](x, cos, sin, bias, None, None, None)
             else:
-                x = self.layers[i](x, cos, sin, bias, cache.keys[i], cache.values[i], slot)
+                x = self.layers[i](x, cos, sin, bias, cache.keys[i], cache.values[i], index)
         return self.norm_out(x)
 
 

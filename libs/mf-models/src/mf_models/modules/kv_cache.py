@@ -44,14 +44,21 @@ class KVCache(nn.Cell):
             p.set_data(Tensor(np.zeros(self.shape, p.asnumpy().dtype)))
 
 
-def cache_write(buffer, slot, x):
-    """Write x (B, KV, T, D) into buffer (B, KV, S, D) at slots [slot, slot + T), in place.
+def cache_index(slot, batch: int, kv_heads: int, length: int):
+    """Scatter indices (B, KV, T, 3) of slots [slot, slot + T) for every row and head.
+
+    Built once per step and shared by every layer's key and value write.
+    """
+    shape = (batch, kv_heads, length)
+    rows = ops.arange(batch, dtype=mstype.int32).reshape(batch, 1, 1).broadcast_to(shape)
+    heads = ops.arange(kv_heads, dtype=mstype.int32).reshape(1, kv_heads, 1).broadcast_to(shape)
+    slots = (ops.arange(length, dtype=mstype.int32) + slot).reshape(1, 1, length)
+    return ops.stack([rows, heads, slots.broadcast_to(shape)], -1)  # (B, KV, T, 3)
+
+
+def cache_write(buffer, index, x):
+    """Write x (B, KV, T, D) into buffer (B, KV, S, D) at `index` (from `cache_index`), in place.
 
     Returns the updated buffer; using the return value orders later reads after the write.
     """
-    b, h, t, _ = x.shape
-    batch = ops.arange(b, dtype=mstype.int32).reshape(b, 1, 1).broadcast_to((b, h, t))
-    head = ops.arange(h, dtype=mstype.int32).reshape(1, h, 1).broadcast_to((b, h, t))
-    time = (ops.arange(t, dtype=mstype.int32) + slot).reshape(1, 1, t).broadcast_to((b, h, t))
-    index = ops.stack([batch, head, time], -1)  # (B, KV, T, 3)
     return ops.scatter_nd_update(buffer, index, ops.cast(x, buffer.dtype))
