@@ -1,0 +1,314 @@
+"""`generate(model, input_ids, ...)`: the decoding loop over mf-models' step API.
+
+The model owns the math (`new_cache`, `step_function`, `prefill_positions`, `next_positions`);
+this module owns the loop: left-pad the prompts, prefill once, then one-token steps over the
+static KV cache (or, with use_past=False, the compiled full recompute over a fixed window),
+choosing each token on the host (`processors`). Compiled step functions are kept per model and
+shape bucket (`buckets`), so another prompt length or another call does not recompile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from mf_generate import buckets, processors
+from mf_generate.config import GenerationConfig
+from mf_generate.errors import GenerateConfigError
+
+# Cache buckets kept per model: each holds a (batch, kv_heads, length, head_dim) buffer per
+# layer for keys and values, so they are bounded (least recently used goes first).
+MAX_CACHED_BUCKETS = 4
+
+
+@dataclasses.dataclass
+class GenerateOutput:
+    """What `generate(..., return_dict=True)` returns.
+
+    sequences: (B, prompt + new) int32, the left-padded prompt then the new tokens, `fill_id`
+        after a row's EOS. attention_mask: 1 where `sequences` holds a real token (prompt and
+        generated, EOS included). prompt_length: the prompt columns of `sequences`.
+    Timings (seconds; the first call of a new bucket includes its compile): prefill_s, the
+    prompt pass (time to first token); decode_s, the steps after it; new_tokens, the steps run.
+    """
+
+    sequences: np.ndarray
+    attention_mask: np.ndarray
+    prompt_length: int
+    new_tokens: int
+    prefill_s: float
+    decode_s: float
+
+    def new_token_ids(self, row: int) -> np.ndarray:
+        """The tokens row `row` generated, EOS included, padding after it dropped."""
+        tail = self.sequences[row, self.prompt_length:]
+        return tail[self.attention_mask[row, self.prompt_length:].astype(bool)]
+
+
+def generate(model, input_ids, generation_config: GenerationConfig | None = None,
+             streamer=None, *, attention_mask=None, return_dict: bool = False,
+             **overrides: Any):
+    """Continue each prompt; returns the token ids (B, prompt + new), prompt included.
+
+    input_ids: one prompt (list of ints or 1-D array), a batch as a list of lists of unequal
+        lengths, or a (B, T) array / Tensor with an optional `attention_mask` (1 = real token;
+        padding on either side is re-packed to the left).
+    generation_config: a `GenerationConfig`; default: `from_model_config(model.config)`.
+        Keyword overrides (max_new_tokens=..., top_k=..., seed=...) apply on top.
+    streamer: an object with put(ids) and end() (TextStreamer, TextIteratorStreamer); batch 1.
+    """
+    config = generation_config or GenerationConfig.from_model_config(model.config)
+    if overrides:
+        config = config.replace(**overrides)
+    ids, mask = pack_prompts(input_ids, attention_mask, config.fill_id)
+    batch, length = ids.shape
+    max_positions = model.config.max_positions
+    if length >= max_positions:
+        raise GenerateConfigError(
+            f"the prompt has {length} tokens, longer than the model's positions allow: "
+            f"seq_length({max_positions}) leaves no room for a new token")
+    new = config.new_tokens_for(length)
+    if length + new > max_positions:
+        raise GenerateConfigError(
+            f"prompt({length}) + max_new_tokens({new}) = {length + new} tokens exceeds the "
+            f"model's seq_length({max_positions})")
+    if streamer is not None and batch != 1:
+        raise GenerateConfigError(f"a streamer needs batch size 1, got {batch} prompts")
+    model.check_token_ids(ids)
+    loop = _DecodeLoop(model, config, ids, mask, new)
+    try:
+        if streamer is not None:
+            streamer.put(ids[0, mask[0].astype(bool)])
+        result = loop.run(streamer)
+    finally:
+        if streamer is not None:
+            streamer.end()
+    return result if return_dict else result.sequences
+
+
+def pack_prompts(input_ids, attention_mask, fill_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Prompts as a left-padded (B, T) int32 array and its mask, T the longest prompt."""
+    if hasattr(input_ids, "asnumpy"):
+        input_ids = input_ids.asnumpy()
+    if attention_mask is not None and hasattr(attention_mask, "asnumpy"):
+        attention_mask = attention_mask.asnumpy()
+    rows = _rows(input_ids)
+    if attention_mask is not None:
+        mask_rows = _rows(attention_mask)
+        if [len(r) for r in mask_rows] != [len(r) for r in rows]:
+            raise GenerateConfigError(
+                f"attention_mask rows of lengths {[len(r) for r in mask_rows]} must match the "
+                f"input_ids rows of lengths {[len(r) for r in rows]}")
+        masks = np.asarray([np.asarray(m) != 0 for m in mask_rows]) if rows else None
+        if _left_padded(masks) and all(m.any() for m in masks):
+            # Already in the shape we need: keep the prompt exactly as given (pads included).
+            return np.stack(rows).astype(np.int32), masks.astype(np.int32)
+        rows = [row[m] for row, m in zip(rows, masks, strict=True)]
+    for i, row in enumerate(rows):
+        if len(row) == 0:
+            raise GenerateConfigError(f"prompt {i} is empty: every prompt needs at least one "
+                                      "token")
+    length = max(len(r) for r in rows)
+    ids = np.full((len(rows), length), fill_id, np.int32)
+    mask = np.zeros((len(rows), length), np.int32)
+    for i, row in enumerate(rows):
+        ids[i, length - len(row):] = row
+        mask[i, length - len(row):] = 1
+    return ids, mask
+
+
+def _left_padded(masks: np.ndarray) -> bool:
+    """Whether every row of a boolean (B, T) mask is zeros then ones."""
+    if masks.ndim != 2:
+        return False
+    return bool((np.diff(masks.astype(np.int8), axis=1) >= 0).all())
+
+
+def _rows(values) -> list[np.ndarray]:
+    if isinstance(values, np.ndarray):
+        if values.ndim == 1:
+            values = values[None]
+        if values.ndim != 2:
+            raise GenerateConfigError(f"input_ids must be 1-D or 2-D, got shape {values.shape}")
+        rows = list(values)
+    elif isinstance(values, (list, tuple)):
+        if not values:
+            raise GenerateConfigError("input_ids is empty: give at least one prompt")
+        rows = list(values) if isinstance(values[0], (list, tuple, np.ndarray)) else [values]
+    else:
+        raise GenerateConfigError(f"input_ids must be a list, a numpy array or a Tensor, got "
+                                  f"{type(values).__name__}")
+    out = []
+    for i, row in enumerate(rows):
+        array = np.asarray(row)
+        if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
+            raise GenerateConfigError(f"prompt {i} must be a flat list of integer token ids, "
+                                      f"got {str(row)[:60]}")
+        out.append(array.astype(np.int64))
+    return out
+
+
+class _DecodeLoop:
+    """One generate() call: bucketed shapes, prefill, steps, stopping, the output."""
+
+    def __init__(self, model, config: GenerationConfig, ids: np.ndarray, mask: np.ndarray,
+                 new: int):
+        self.model = model
+        self.config = config
+        self.ids, self.mask, self.new = ids, mask, new
+        self.batch, self.length = ids.shape
+        self.rows = buckets.batch_bucket(self.batch)
+        self.eos = np.array(config.eos_ids, np.int64)
+        self.rng = np.random.default_rng(config.seed)
+        self.seen = None
+        if config.repetition_penalty != 1.0:
+            self.seen = np.zeros((self.batch, model.config.vocab_size), bool)
+            for i in range(self.batch):
+                self.seen[i, ids[i, mask[i].astype(bool)]] = True
+
+    def run(self, streamer) -> GenerateOutput:
+        tokens = np.full((self.batch, self.new), self.config.fill_id, np.int32)
+        produced = np.zeros((self.batch, self.new), np.int32)
+        done = np.zeros(self.batch, bool)
+        steps = self._cached_steps() if self.config.use_past else self._recompute_steps()
+        start = time.perf_counter()
+        logits = next(steps)
+        prefill_s = time.perf_counter() - start
+        start = time.perf_counter()
+        count = 0
+        for n in range(self.new):
+            token = self._next_token(logits)
+            token = np.where(done, self.config.fill_id, token).astype(np.int32)
+            tokens[:, n] = token
+            produced[:, n] = ~done
+            count = n + 1
+            if streamer is not None:
+                streamer.put(token[:1])
+            if self.seen is not None:
+                self.seen[np.arange(self.batch), token] |= ~done
+            done |= np.isin(token, self.eos)
+            if done.all() or n == self.new - 1:
+                break
+            logits = steps.send(self._bucket_tokens(token))
+        steps.close()
+        decode_s = time.perf_counter() - start
+        return GenerateOutput(
+            sequences=np.concatenate([self.ids, tokens[:, :count]], axis=1),
+            attention_mask=np.concatenate([self.mask, produced[:, :count]], axis=1),
+            prompt_length=self.length, new_tokens=count, prefill_s=prefill_s,
+            decode_s=decode_s)
+
+    def _next_token(self, logits: np.ndarray) -> np.ndarray:
+        scores = processors.process(logits[: self.batch], self.seen, self.config)
+        return processors.choose(scores, self.config, self.rng)
+
+    # ---- shapes: padded rows repeat the last real row; padded prompt columns are masked -------
+    def _bucket_rows(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """The prompts left-padded to `length` columns and repeated to the batch bucket."""
+        extra_cols = length - self.length
+        ids = np.pad(self.ids, ((0, 0), (extra_cols, 0)), constant_values=self.config.fill_id)
+        mask = np.pad(self.mask, ((0, 0), (extra_cols, 0)))
+        extra_rows = self.rows - self.batch
+        ids = np.concatenate([ids, np.repeat(ids[-1:], extra_rows, 0)])
+        mask = np.concatenate([mask, np.repeat(mask[-1:], extra_rows, 0)])
+        return ids.astype(np.int32), mask.astype(np.int32)
+
+    def _bucket_tokens(self, token: np.ndarray) -> np.ndarray:
+        full = np.concatenate([token, np.repeat(token[-1:], self.rows - self.batch)])
+        return full.astype(np.int32)[:, None]  # (rows, 1)
+
+    # ---- the two ways to get logits: generators that take the next token, yield (rows, V) ----
+    def _cached_steps(self):
+        """Prefill into the static cache, then one-token steps: slot `padded + n` for token n."""
+        model = self.model
+        cache, step = step_bucket(model, self.rows, self.length + self.new)
+        padded = buckets.prompt_bucket(self.length, cache.max_length - self.new)
+        ids, mask = self._bucket_rows(padded)
+        key_mask = np.zeros((self.rows, cache.max_length), np.int32)
+        key_mask[:, :padded] = mask
+        positions = model.prefill_positions(mask, ids)
+        token = yield _last_logits(step(ids, positions, 0, key_mask))
+        slot = padded
+        while True:
+            positions = model.next_positions(positions)
+            key_mask[:, slot] = 1
+            token = yield _last_logits(step(token, positions, slot, key_mask))
+            slot += 1
+
+    def _recompute_steps(self):
+        """Every step runs the whole sequence, right-aligned in a fixed window so the compiled
+        full forward sees one shape; positions follow the same rule as the cached path."""
+        model = self.model
+        window = recompute_window(model, self.rows, self.length + self.new)
+        ids, mask = self._bucket_rows(window)
+        pad = window - self.length
+        positions = model.prefill_positions(mask[:, pad:], ids[:, pad:])
+        positions = np.pad(positions, [(0, 0)] * (positions.ndim - 1) + [(pad, 0)])
+        step = recompute_step(model)
+        while True:
+            token = yield _last_logits(step(ids, positions, 0, mask))
+            nxt = model.next_positions(positions)
+            # Drop one left pad column, append the new token (B, W) / positions (B, ..., W).
+            ids = np.concatenate([ids[:, 1:], token], axis=1)
+            mask = np.concatenate([mask[:, 1:], np.ones_like(token)], axis=1)
+            positions = np.concatenate([positions[..., 1:], nxt], axis=-1)
+
+
+def _last_logits(logits) -> np.ndarray:
+    return logits.asnumpy()[:, -1, :]  # (rows, V) float32
+
+
+# ---- compiled step functions kept per model ---------------------------------------------------
+# model -> OrderedDict[(rows, cache length)] -> (cache, step); weak, so a dropped model frees
+# its caches. Kept outside the model so they never show up among its parameters.
+_CACHED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_RECOMPUTE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_WINDOWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def step_bucket(model, rows: int, needed: int):
+    """The (cache, step function) for `rows` x at least `needed` slots: a cached bucket when
+    one fits (`buckets.reusable`), else a new one of `buckets.cache_bucket(needed)` slots."""
+    table: OrderedDict = _CACHED.setdefault(model, OrderedDict())
+    fitting = [key for key in table if key[0] == rows and buckets.reusable(key[1], needed)]
+    if fitting:
+        key = min(fitting, key=lambda k: k[1])
+        table.move_to_end(key)
+        return table[key]
+    length = buckets.cache_bucket(needed, model.config.max_positions)
+    cache = model.new_cache(rows, length)
+    entry = (cache, model.step_function(cache, last_only=True))
+    table[(rows, length)] = entry
+    while len(table) > MAX_CACHED_BUCKETS:
+        table.popitem(last=False)
+    return entry
+
+
+def recompute_window(model, rows: int, needed: int) -> int:
+    """The window length of the full recompute: a length already compiled for `rows` when one
+    fits, else `buckets.cache_bucket(needed)`."""
+    known: set = _WINDOWS.setdefault(model, set())
+    fitting = [w for r, w in known if r == rows and buckets.reusable(w, needed)]
+    if fitting:
+        return min(fitting)
+    window = buckets.cache_bucket(needed, model.config.max_positions)
+    known.add((rows, window))
+    return window
+
+
+def recompute_step(model):
+    step = _RECOMPUTE.get(model)
+    if step is None:
+        step = _RECOMPUTE[model] = model.step_function(None, last_only=True)
+    return step
+
+
+def compiled_buckets(model) -> dict[str, list[tuple[int, int]]]:
+    """The (rows, length) buckets kept for `model`: 'cache' and 'recompute' (for tests/tools)."""
+    return {"cache": list(_CACHED.get(model, {})),
+            "recompute": sorted(_WINDOWS.get(model, set()))}
