@@ -56,13 +56,12 @@ def _prompt(config):
     return ids.astype(np.int32)
 
 
-def _decode(model, cache, prompt):
-    """Logits of every prompt position and greedy tokens through the compiled step API.
+def _decode(model, step, prompt):
+    """Logits of every prompt position and greedy tokens through a compiled step function.
 
     The prompt goes in one token per step, so each model compiles one graph (T = 1) instead
     of a prefill and a decode graph: the step API allows any split of the tokens into steps.
     """
-    step = model.step_function(cache)
     key_mask = np.zeros((1, CACHE_LEN), np.int32)
     positions = model.prefill_positions(np.ones_like(prompt), prompt)  # (1, P) or (1, 2, P)
     logits, tokens, token = [], [], None
@@ -114,35 +113,37 @@ def run(request, tmp_path_factory):
     rec["base_names"] = sorted(p.name for p in model.get_parameters())
     rec["base_count"] = count_parameters(model)
     rec["base_logits"] = _forward(model, ids, mask)
-    rec["base_step_logits"], rec["base_tokens"] = _decode(model, model.new_cache(1, CACHE_LEN),
-                                                          prompt)
+    base_step = model.step_function(model.new_cache(1, CACHE_LEN))
+    rec["base_step_logits"], rec["base_tokens"] = _decode(model, base_step, prompt)
 
     apply_lora(model, CONFIG, seed=0)
     rec["targets"] = [(layer.path, layer.in_features, layer.out_features)
                       for layer in lora_layers(model)]
     rec["lora_count"] = count_parameters(model)
     rec["init_logits"] = _forward(model, ids, mask)
-    cache = model.new_cache(1, CACHE_LEN)
-    rec["init_step_logits"], rec["init_tokens"] = _decode(model, cache, prompt)
+    lora_step = model.step_function(model.new_cache(1, CACHE_LEN))
+    rec["init_step_logits"], rec["init_tokens"] = _decode(model, lora_step, prompt)
     frozen_before = {p.name: p.asnumpy().copy() for p in model.get_parameters()
                      if not p.requires_grad}
     lora_before = lora_state_dict(model)
 
     rec["losses"] = _train(model, ids, mask, TRAIN_STEPS)
     rec["frozen_before"] = frozen_before
-    rec["frozen_after"] = {p.name: p.asnumpy() for p in model.get_parameters()
+    # Copies: asnumpy() can share the parameter's memory, which merge_lora overwrites.
+    rec["frozen_after"] = {p.name: p.asnumpy().copy() for p in model.get_parameters()
                            if p.name in frozen_before}
     rec["lora_before"], rec["lora_after"] = lora_before, lora_state_dict(model)
     rec["lora_logits"] = _forward(model, ids, mask)
     # The step function compiled at init reads the trained weights in place (no recompile).
-    rec["lora_step_logits"], rec["lora_tokens"] = _decode(model, cache, prompt)
+    rec["lora_step_logits"], rec["lora_tokens"] = _decode(model, lora_step, prompt)
     rec["lora_dir"] = tmp_path_factory.mktemp(f"{family}_lora")
     save_lora(model, rec["lora_dir"])
 
     merge_lora(model)
     rec["merged_logits"] = _forward(model, ids, mask)
-    rec["merged_step_logits"], rec["merged_tokens"] = _decode(
-        model, model.new_cache(1, CACHE_LEN), prompt)
+    # The merged model has the base model's cells again, so the base graph compiled at the
+    # start is the plain model's step function; it reads the merged weights in place.
+    rec["merged_step_logits"], rec["merged_tokens"] = _decode(model, base_step, prompt)
     rec["merged_names"] = sorted(p.name for p in model.get_parameters())
     rec["merged_weights"] = {name: value.copy() for name, value in model.state_dict().items()}
     rec["merged_trainable"] = count_parameters(model).trainable
@@ -265,6 +266,38 @@ def test_load_lora_from_a_state_dict_into_a_wrapped_model():
     weights = {name: np.full_like(value, 0.25) for name, value in lora_state_dict(other).items()}
     load_lora(model, weights)
     assert all((value == 0.25).all() for value in lora_state_dict(model).values())
+
+
+def test_load_lora_reaches_a_graph_compiled_before_it():
+    """A resume loads LoRA weights after the train step compiled: the graph must see them."""
+    import mindspore as ms
+    from mf_models.modules.layers import Linear
+    from mindspore import Tensor, nn
+
+    class Tiny(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.proj = Linear(8, 4, bias=False, transpose_b=True, std=0.5,
+                               param_dtype="float32", compute_dtype="float32",
+                               rng=np.random.default_rng(0))
+
+        def construct(self, x):
+            return self.proj(x)
+
+    tiny = apply_lora(Tiny(), LoraConfig(lora_rank=2, lora_alpha=2, target_modules="proj"))
+
+    @ms.jit
+    def forward(x):
+        return tiny(x)
+
+    x = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
+    w = tiny.proj.base.weight.asnumpy().copy()
+    np.testing.assert_allclose(forward(Tensor(x)).asnumpy(), x @ w.T, rtol=1e-5, atol=1e-6)
+    a = np.full((2, 8), 0.1, np.float32)
+    b = np.full((4, 2), 0.2, np.float32)
+    load_lora(tiny, {"proj.lora_a": a, "proj.lora_b": b})
+    np.testing.assert_allclose(forward(Tensor(x)).asnumpy(), x @ w.T + x @ a.T @ b.T,
+                               rtol=1e-5, atol=1e-6)
 
 
 # ---- the math of one layer, both weight layouts --------------------------------------------------

@@ -238,13 +238,23 @@ def load_lora(model, source: Mapping[str, np.ndarray] | str | Path, strict: bool
         apply_lora(model, config)
     params = {p.name: p for p in _lora_parameters(model)}
     _check_lora_weights(params, weights, strict, where)
-    from mindspore import Tensor
-
     for name, param in params.items():
         if name in weights:
-            target = param.asnumpy().dtype
-            param.set_data(Tensor(np.asarray(weights[name]).astype(target, copy=False)))
+            _write_in_place(param, weights[name])
     return model
+
+
+def _write_in_place(param, value: np.ndarray) -> None:
+    """Overwrite a parameter's memory so graphs compiled before this call see the new value.
+
+    Measured on MindSpore 2.10 CPU: after `Parameter.set_data` (or `assign_value`) a graph
+    compiled earlier (a train step, a step function) keeps reading the old values, while
+    `ops.assign` writes where those graphs read: a resume that loads LoRA weights after the
+    train step compiled would otherwise train from the wrong weights, silently.
+    """
+    from mindspore import Tensor, ops
+
+    ops.assign(param, Tensor(np.asarray(value).astype(param.asnumpy().dtype, copy=False)))
 
 
 def _check_lora_weights(params: Mapping[str, Any], weights: Mapping[str, np.ndarray],
@@ -276,18 +286,16 @@ def merge_lora(model):
     """Fold every LoRA update into its base weight (W += B A * alpha/rank) and unwrap it.
 
     The result is a plain model (no LoRA cells or weights; base parameters trainable as they
-    were before apply_lora) whose `save_pretrained` writes an ordinary checkpoint.
+    were before apply_lora) whose `save_pretrained` writes an ordinary checkpoint. The base
+    weights are overwritten in place, so a step function compiled for the base model before
+    apply_lora runs the merged model.
     """
-    from mindspore import Tensor
-
     applied_config(model)
     wrapped = [(parent, name, child) for parent, name, _, child in _children(model)
                if isinstance(child, LoraLinear)]
     for parent, name, layer in wrapped:
         weight = layer.base.weight
-        current = weight.asnumpy()
-        merged = current.astype(np.float32) + layer.delta_weight()
-        weight.set_data(Tensor(merged.astype(current.dtype)))
+        _write_in_place(weight, weight.asnumpy().astype(np.float32) + layer.delta_weight())
         parent.insert_child_to_cell(name, layer.base)
     trainable_before = model._lora_state["trainable_before"]
     for param in model.get_parameters():
