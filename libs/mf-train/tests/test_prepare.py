@@ -90,8 +90,11 @@ def test_bad_input_is_exit_2_with_no_output_directory(tmp_path, corpus, case):
 
 def test_resume_from_another_config_is_refused_before_anything_is_written(tmp_path, corpus):
     cfg = load_run_config(run_yaml(tmp_path, corpus))
+    # what a trainer records: the config's trajectory keys plus the derived schedule length
+    trajectory = prepare_run(cfg, ByteTokenizer(), create_job=False).trajectory
+    assert trajectory["derived.lr_schedule.total_steps"] == 14
     state = TrainerState(step=5, epoch=0, data_position={"epoch": 0, "batch": 5},
-                         trajectory=cfg.trajectory())
+                         trajectory=trajectory)
     ckpt_dir = tmp_path / "old" / "checkpoints"
     save_checkpoint(ckpt_dir, {"w": np.zeros(2, np.float32)}, {}, state)
     resumed = prepare_run(cfg, ByteTokenizer(), resume_from=tmp_path / "old")

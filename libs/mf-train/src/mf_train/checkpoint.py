@@ -47,6 +47,7 @@ class TrainerState:
     trajectory: dict[str, Any] = field(default_factory=dict)  # RunConfig.trajectory()
     model_signature: dict[str, list] = field(default_factory=dict)  # name -> [shape, dtype]
     metrics: dict[str, float] = field(default_factory=dict)  # e.g. last loss, eval perplexity
+    loss_scale: dict[str, Any] = field(default_factory=dict)  # loss_scale.LossScale, if any
     format_version: int = FORMAT_VERSION
     saved_at: float = 0.0
 

@@ -23,6 +23,7 @@ from mf_train.data.readers import (
     read_mindrecord,
     write_mindrecord,
 )
+from mf_train.data.stdlib import PythonStdlib
 from mf_train.errors import DatasetTooShortError, TrainConfigError, one_line
 
 
@@ -94,6 +95,8 @@ class TokenDataset:
         try:
             rows = [np.asarray(row[column])
                     for row in dataset.create_dict_iterator(num_epochs=1, output_numpy=True)]
+            if rows and rows[0].ndim == 2:  # a batched dataset (`dataset.batch(n)`): its rows
+                rows = [sample for batch in rows for sample in batch]
         except KeyError:
             raise TrainConfigError(f"{source} has no column {column!r}") from None
         except Exception as exc:  # MindSpore's pipeline errors: one line
@@ -106,6 +109,8 @@ class TokenDataset:
         """Rows from a generator (or a function returning one): arrays, or dicts with input_ids."""
         rows = generator() if callable(generator) else generator
         arrays = [np.asarray(r[MINDRECORD_COLUMN] if isinstance(r, dict) else r) for r in rows]
+        if arrays and arrays[0].ndim == 2:  # a generator of batches: their rows
+            arrays = [sample for batch in arrays for sample in batch]
         return cls(_stack_rows(arrays, source), source=source)
 
     def save_mindrecord(self, path: str | Path) -> Path:
@@ -170,6 +175,17 @@ def load_dataset_from_config(dataset_config: Any, tokenizer: object | None,
     `dataset_config` is `RunConfig.train_dataset` (schema.DatasetConfig).
     """
     loader = dataset_config.data_loader
+    dataset = _load(loader, dataset_config, tokenizer, seq_length)
+    limit = getattr(loader, "num_samples", None)
+    if limit is not None and limit < len(dataset):
+        dataset.notes.append(f"{dataset.source}: reading the first {limit} of "
+                             f"{len(dataset)} samples (data_loader.num_samples)")
+        dataset.samples = dataset.samples[:limit]
+    return dataset
+
+
+def _load(loader: Any, dataset_config: Any, tokenizer: object | None,
+          seq_length: int) -> TokenDataset:
     if loader.type == "MindDataset":
         column = (dataset_config.input_columns or [MINDRECORD_COLUMN])[0]
         return TokenDataset.from_mindrecord(loader.dataset_dir, column, seq_length)
@@ -182,8 +198,30 @@ def load_dataset_from_config(dataset_config: Any, tokenizer: object | None,
     if loader.type == "JsonLinesDataset":
         return TokenDataset.from_jsonl(loader.dataset_dir, tokenizer, seq_length,
                                        loader.text_key)
+    if loader.type == "PythonStdlibDataset":
+        sources = PythonStdlib(loader.split)
+        dataset = TokenDataset.from_documents(sources, tokenizer, seq_length,
+                                              source=sources.describe())
+        if sources.skipped:
+            dataset.notes.append(f"skipped {len(sources.skipped)} standard-library file(s) "
+                                 f"that are not UTF-8, e.g. {sources.skipped[0]}")
+        return dataset
     raise TrainConfigError(f"data_loader.type = {loader.type!r}; allowed: MindDataset, "
-                           "TextFileDataset, JsonLinesDataset")
+                           "TextFileDataset, JsonLinesDataset, PythonStdlibDataset")
+
+
+def documents_from_config(dataset_config: Any) -> Iterable[str]:
+    """The raw documents of a text dataset section (what a tokenizer is trained on)."""
+    loader = dataset_config.data_loader
+    if loader.type == "TextFileDataset":
+        return TextFiles(Path(loader.dataset_dir), tuple(loader.file_suffixes))
+    if loader.type == "JsonLinesDataset":
+        return JsonLines(Path(loader.dataset_dir), loader.text_key)
+    if loader.type == "PythonStdlibDataset":
+        return PythonStdlib(loader.split)
+    raise TrainConfigError(f"data_loader.type {loader.type} holds token ids, not text; "
+                           "a tokenizer can only be trained on TextFileDataset, "
+                           "JsonLinesDataset or PythonStdlibDataset")
 
 
 def prepare_mindrecord(source: str | Path, output: str | Path, tokenizer: object,

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ import yaml
 from mf_train.errors import TrainConfigError
 from mf_train.lr_schedule import LrSchedule, make_schedule
 from mf_train.run_yaml.load import load_mapping
-from mf_train.run_yaml.schema import DATA_LOADERS, RUN_MODES, RunConfigSchema
+from mf_train.run_yaml.schema import DATA_LOADERS, RUN_MODES, SPLITS, RunConfigSchema
 from mf_train.run_yaml.typed import ReadContext, read_section, section_to_dict
 
 # The keys that decide a run's trajectory: a resume must find them unchanged. Paths, logging,
@@ -53,6 +54,7 @@ class RunConfig:
     origins: dict[str, str] = field(default_factory=dict)
     written: frozenset[str] = frozenset()
     inert: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)  # the merged mapping, before the schema
 
     def __getattr__(self, name: str) -> Any:
         # only called for names RunConfig itself lacks: the schema's sections and keys
@@ -103,10 +105,12 @@ class RunConfig:
         op = "//" if v.train_dataset.drop_remainder else "ceil /"
         out.append(DerivedValue("steps_per_epoch", steps_per_epoch,
                                 f"num_samples({num_samples}) {op} global_batch_size({gbs})"))
+        train_steps = self.train_steps(num_samples)
+        length = (f"runner_config.max_steps({rc.max_steps})" if rc.max_steps > 0
+                  else f"epochs({rc.epochs}) * steps_per_epoch({steps_per_epoch})")
+        out.append(DerivedValue("train_steps", train_steps, length))
         if v.lr_schedule.total_steps == -1:
-            out.append(DerivedValue(
-                "lr_schedule.total_steps", rc.epochs * steps_per_epoch,
-                f"epochs({rc.epochs}) * steps_per_epoch({steps_per_epoch})"))
+            out.append(DerivedValue("lr_schedule.total_steps", train_steps, length))
         if v.lr_schedule.warmup_ratio is not None:
             total = self.total_steps(num_samples)
             out.append(DerivedValue(
@@ -120,15 +124,25 @@ class RunConfig:
             return num_samples // gbs
         return -(-num_samples // gbs)
 
+    def train_steps(self, num_samples: int) -> int:
+        """How many optimizer steps the run takes: runner_config.max_steps when it is > 0,
+        else epochs * steps per epoch."""
+        rc = self.values.runner_config
+        if rc.max_steps > 0:
+            return rc.max_steps
+        return rc.epochs * self.steps_per_epoch(num_samples)
+
     def total_steps(self, num_samples: int | None = None) -> int:
-        """lr_schedule.total_steps as written, or epochs * steps per epoch when it is -1."""
+        """lr_schedule.total_steps as written, or the run's length (`train_steps`) when -1."""
         written = self.values.lr_schedule.total_steps
         if written != -1:
             return written
         if num_samples is None:
+            if self.values.runner_config.max_steps > 0:
+                return self.values.runner_config.max_steps
             raise TrainConfigError("lr_schedule.total_steps is -1 (derived from the dataset), "
                                    "so the dataset size is needed to know it")
-        return self.values.runner_config.epochs * self.steps_per_epoch(num_samples)
+        return self.train_steps(num_samples)
 
     def lr_schedule_for(self, total_steps: int) -> LrSchedule:
         """The resolved schedule once the total step count is known."""
@@ -195,7 +209,7 @@ def run_config_from_mapping(data: dict[str, Any], *, origins: dict[str, str] | N
     values = read_section(RunConfigSchema, data, "", ctx)
     config = RunConfig(values=values, files=list(files), options=tuple(options),
                        origins=ctx.origins, written=frozenset(ctx.written),
-                       inert=tuple(ctx.inert))
+                       inert=tuple(ctx.inert), raw=copy.deepcopy(data))
     check_run_config(config)
     return config
 
@@ -255,6 +269,24 @@ def check_run_config(config: RunConfig) -> None:
                     f"optimizer.learning_rate({opt_lr}) differs from "
                     f"lr_schedule.learning_rate({v.lr_schedule.learning_rate}); "
                     "the schedule sets the rate: make them equal or drop one")
+    if v.runner_config.max_steps != -1 and v.runner_config.max_steps < 1:
+        raise _fail(config, "runner_config.max_steps",
+                    f"runner_config.max_steps = {v.runner_config.max_steps}; it must be -1 "
+                    "(epochs decide) or >= 1")
+    for name in ("train_dataset", "eval_dataset"):
+        loader = getattr(v, name).data_loader
+        if loader.split not in SPLITS:
+            raise _fail(config, f"{name}.data_loader.split",
+                        f"{name}.data_loader.split = {loader.split!r}; allowed: "
+                        f"{', '.join(SPLITS)}")
+        if loader.num_samples is not None and loader.num_samples < 1:
+            raise _fail(config, f"{name}.data_loader.num_samples",
+                        f"{name}.data_loader.num_samples = {loader.num_samples}; it must be "
+                        ">= 1, or null for every sample")
+        if loader.split != "all" and loader.type != "PythonStdlibDataset":
+            raise _fail(config, f"{name}.data_loader.split",
+                        f"{name}.data_loader.split = {loader.split!r} applies to "
+                        f"PythonStdlibDataset only, not {loader.type}; remove it")
     for path in ("eval_step_interval", "eval_epoch_interval"):
         value = getattr(v, path)
         if value != -1 and value < 1:

@@ -16,8 +16,12 @@ from typing import Any
 from mf_train.run_yaml.typed import Section
 
 RUN_MODES = ("train", "finetune", "eval", "predict")
-DATA_LOADERS = ("MindDataset", "TextFileDataset", "JsonLinesDataset")
-"""`MindDataset` is MindFormers' MindRecord reader; the other two read raw text (mf's own)."""
+DATA_LOADERS = ("MindDataset", "TextFileDataset", "JsonLinesDataset", "PythonStdlibDataset")
+"""`MindDataset` is MindFormers' MindRecord reader; the others read raw text (mf's own):
+`PythonStdlibDataset` is the `.py` sources of the running Python's standard library, text every
+machine has (the default job trains on it)."""
+SPLITS = ("all", "train", "eval")
+"""`data_loader.split` of PythonStdlibDataset: every file, or the train / held-out eval files."""
 
 
 @dataclass
@@ -99,6 +103,7 @@ class RunnerConfig(Section):
     sink_mode: bool = True
     sink_size: int = 2
     gradient_accumulation_steps: int = 1
+    max_steps: int = -1  # not MindFormers': > 0 stops after this many steps (Hugging Face's name)
     initial_epoch: int = 0
     initial_step: int = 0
 
@@ -134,6 +139,8 @@ class DataLoaderConfig(Section):
     shuffle: bool = True
     text_key: str = "text"  # JsonLinesDataset: the field holding the text
     file_suffixes: list[str] = field(default_factory=lambda: [".txt"])  # TextFileDataset in a dir
+    split: str = "all"  # PythonStdlibDataset: all, train, or eval (the held-out files)
+    num_samples: int | None = None  # MindSpore's MindDataset name: read only the first N samples
 
 
 @dataclass
@@ -187,6 +194,7 @@ class RunConfigSchema(Section):
     seed: int = 0
     run_mode: str = "train"
     output_dir: str = "./output"
+    overwrite_output_dir: bool = False  # TrainingArguments' name: replace an existing job dir
     load_checkpoint: str = ""
     src_strategy_path_or_dir: str = ""
     auto_trans_ckpt: bool = False

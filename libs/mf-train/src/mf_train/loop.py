@@ -1,0 +1,313 @@
+"""The training loop: batches in their resumable order, the compiled step, evaluation,
+checkpoints, the step line, the per-rank event log and status.json.
+
+Order within one step: read the global batch at the current data position (this rank's share),
+run the compiled step over its micro batches, advance the position, then log, evaluate and
+save. A checkpoint therefore records the position of the *next* batch, and a resume from it
+reads exactly the batches an uninterrupted run would have read next.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mf_train.atomic import sweep_temporaries
+from mf_train.callbacks import (
+    CallbackPlan,
+    EvalRecord,
+    StepRecord,
+    TrainInfo,
+    TrainSummary,
+    notify,
+)
+from mf_train.checkpoint import TrainerState, capture_rng, restore_rng, save_checkpoint
+from mf_train.data import DataPosition
+from mf_train.distributed import World
+from mf_train.errors import MfTrainError
+from mf_train.jobdir import EventWriter, JobDir, worker_logger
+from mf_train.loss_scale import LossScale
+from mf_train.lr_schedule import learning_rates
+from mf_train.optim import optimizer_state, optimizer_step
+from mf_train.prepare import PreparedRun
+from mf_train.steplog import format_step_line
+
+
+def resident_gib() -> float | None:
+    """This process's resident memory now (Linux /proc), in GiB."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+
+def capture_all_rng() -> dict[str, Any]:
+    """Python's, numpy's and MindSpore's generator states, JSON-able."""
+    import mindspore as ms
+
+    state = capture_rng()
+    ms_state = ms.get_rng_state().asnumpy()
+    state["mindspore"] = {"dtype": str(ms_state.dtype), "values": ms_state.tolist()}
+    return state
+
+
+def restore_all_rng(state: dict[str, Any]) -> None:
+    import mindspore as ms
+
+    restore_rng(state)
+    saved = state.get("mindspore")
+    if saved:
+        ms.set_rng_state(ms.Tensor(np.asarray(saved["values"], dtype=saved["dtype"])))
+
+
+@dataclass
+class LoopSettings:
+    do_eval: bool
+    eval_step_interval: int  # -1: off
+    eval_epoch_interval: int  # -1: off
+    plan: CallbackPlan
+    micro_batches: int  # per optimizer step and rank: micro_batch_num * accumulation
+    log_every: int = 1  # step lines on the console; the log file and events get every step
+    echo: bool = True  # summary, evaluation and checkpoint lines on the console (stderr)
+    echo_steps: bool = True  # step lines on the console too (off under a progress bar)
+    save_epochs: bool = False  # save at the end of every epoch (save_strategy: epoch)
+
+
+@dataclass
+class LoopState:
+    step: int = 0
+    position: DataPosition = field(default_factory=DataPosition)
+    loss_scale: LossScale | None = None
+
+
+class TrainingLoop:
+    """Runs one prepared run to its end on this rank."""
+
+    def __init__(self, *, prepared: PreparedRun, model: Any, optimizer: Any, train_step: Any,
+                 evaluator: Any | None, saved_params: list[Any], world: World, job: JobDir,
+                 settings: LoopSettings, state: LoopState, callbacks: list[Any],
+                 summary_lines: list[str]):
+        self.prepared = prepared
+        self.config = prepared.config
+        self.model = model
+        self.optimizer = optimizer
+        self.train_step = train_step
+        self.evaluator = evaluator
+        self.saved_params = saved_params
+        self.world = world
+        self.job = job
+        self.settings = settings
+        self.state = state
+        self.callbacks = callbacks
+        self.summary_lines = summary_lines
+        self.evaluations: list[EvalRecord] = []
+        self.last_checkpoint: Path | None = None
+        self._log: _Log | None = None
+        self.lrs = learning_rates(prepared.schedule,
+                                  max(prepared.total_steps, prepared.train_steps) + 1)
+        seq_length = prepared.train_dataset.sample_length - 1
+        self.tokens_per_step = self.config.global_batch_size * seq_length
+        self.info = TrainInfo(total_steps=prepared.train_steps, start_step=state.step,
+                              global_batch_size=self.config.global_batch_size,
+                              seq_length=seq_length, rank=world.rank, world_size=world.size)
+
+    # ---- the run ------------------------------------------------------------------------------
+    def run(self) -> TrainSummary:
+        started = time.time()
+        rank0 = self.world.rank == 0
+        log = _Log(worker_logger(self.job, self.world.rank),
+                   echo=self.settings.echo and rank0,
+                   echo_steps=self.settings.echo_steps and rank0)
+        events = EventWriter(self.job, self.world.rank)
+        self._log = log
+        try:
+            for line in self.summary_lines:
+                log.info(line)
+            if rank0:
+                sweep_temporaries(self.job.checkpoints)
+                self.job.write_status("running", step=self.state.step,
+                                      total_steps=self.prepared.train_steps, pid=os.getpid(),
+                                      message="")
+            events.emit("start", step=self.state.step, epoch=self.state.position.epoch,
+                        message=f"{self.prepared.train_steps} steps, global batch "
+                                f"{self.config.global_batch_size}, world {self.world.size}")
+            if self._eval_on() and self.state.step == 0:
+                self._evaluate(events, log)  # the baseline the run is measured against
+            notify(self.callbacks, "on_train_begin", self.info)
+            last_loss = self._train(events, log)
+            if self._eval_on() and (not self.evaluations
+                                    or self.evaluations[-1].step != self.state.step):
+                self._evaluate(events, log)
+            if rank0 and (self.last_checkpoint is None
+                          or not self.last_checkpoint.name.endswith(f"-{self.state.step}")):
+                self._save(events, last_loss)
+            seconds = time.time() - started
+            summary = TrainSummary(steps=self.state.step, last_loss=last_loss,
+                                   checkpoint=self.last_checkpoint,
+                                   evaluations=list(self.evaluations), seconds=seconds)
+            events.emit("end", step=self.state.step, epoch=self.state.position.epoch,
+                        loss=last_loss, message=f"done in {seconds:.1f} s")
+            if rank0:
+                self.job.write_status("finished", step=self.state.step, message="")
+            notify(self.callbacks, "on_train_end", summary)
+            return summary
+        except BaseException as exc:
+            code = getattr(exc, "exit_code", 1)
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            events.emit("error", step=self.state.step, message=message)
+            log.info(f"error: {message}")
+            if rank0:
+                self.job.write_status("failed", step=self.state.step, message=message,
+                                      exit_code=code)
+            raise
+        finally:
+            events.close()
+            log.close()
+
+    def _train(self, events: EventWriter, log: Any) -> float | None:
+        prepared, state, settings = self.prepared, self.state, self.settings
+        order = prepared.order
+        last_loss = None
+        tick = time.perf_counter()
+        batches = prepared.train_dataset.batches(order, state.position, None, self.world.rank,
+                                                 self.world.size)
+        for position, batch in batches:
+            if state.step >= prepared.train_steps:
+                break
+            lr = float(self.lrs[min(optimizer_step(self.optimizer), len(self.lrs) - 1)])
+            micro = np.split(batch, settings.micro_batches)  # (B, seq_length + 1) each
+            scale = state.loss_scale.value if state.loss_scale else 1.0
+            out = self.train_step.step(micro, scale)
+            if not out.finite and state.loss_scale is None:
+                raise MfTrainError(
+                    f"step {state.step + 1}: the gradient norm is {out.grad_norm} (loss "
+                    f"{out.loss}); training diverged. Lower lr_schedule.learning_rate, or use "
+                    "runner_wrapper.scale_sense with fp16")
+            if state.loss_scale is not None:
+                state.loss_scale.update(out.finite)
+            state.step += 1
+            state.position = order.advance(position)
+            now = time.perf_counter()
+            seconds, tick = now - tick, now
+            record = StepRecord(step=state.step, total_steps=prepared.train_steps,
+                                epoch=position.epoch, loss=out.loss, lr=lr,
+                                grad_norm=out.grad_norm,
+                                tokens_per_s=self.tokens_per_step / max(seconds, 1e-9),
+                                mem_gib=resident_gib(), skipped=not out.finite)
+            if out.finite:
+                last_loss = out.loss
+            self._log_step(record, events, log)
+            notify(self.callbacks, "on_step_end", record)
+            epoch_done = state.position.epoch > position.epoch
+            if self._eval_due(epoch_done, position.epoch + 1):
+                self._evaluate(events, log)
+            if self.world.rank == 0 and self._save_due(epoch_done):
+                self._save(events, last_loss)
+            if self.world.rank == 0:
+                self.job.write_status("running", step=state.step)
+            tick = time.perf_counter()  # evaluation and saving are not step time
+        return last_loss
+
+    # ---- cadence ------------------------------------------------------------------------------
+    def _eval_on(self) -> bool:
+        return self.settings.do_eval and self.evaluator is not None
+
+    def _eval_due(self, epoch_done: bool, epochs_done: int) -> bool:
+        if not self._eval_on():
+            return False
+        s = self.settings
+        if s.eval_step_interval > 0 and self.state.step % s.eval_step_interval == 0:
+            return True
+        return epoch_done and s.eval_epoch_interval > 0 \
+            and epochs_done % s.eval_epoch_interval == 0
+
+    def _save_due(self, epoch_done: bool) -> bool:
+        steps = self.settings.plan.save_steps
+        if steps is not None and self.state.step % steps == 0:
+            return True
+        return self.settings.save_epochs and epoch_done
+
+    # ---- pieces -------------------------------------------------------------------------------
+    def _log_step(self, record: StepRecord, events: EventWriter, log: Any) -> None:
+        line = format_step_line(record.step, record.total_steps, record.loss, record.lr,
+                                record.grad_norm, record.tokens_per_s, record.mem_gib)
+        if record.skipped:
+            line += f" | skipped (non-finite gradients; loss scale now {self._scale_text()})"
+        events.emit("step", step=record.step, epoch=record.epoch,
+                    loss=_finite_or_none(record.loss), lr=record.lr,
+                    grad_norm=_finite_or_none(record.grad_norm),
+                    tokens_per_s=round(record.tokens_per_s, 1), mem_gib=record.mem_gib,
+                    message="skipped: non-finite gradients" if record.skipped else None)
+        log.step(line, record.step % self.settings.log_every == 0
+                 or record.step == record.total_steps)
+
+    def _scale_text(self) -> str:
+        return f"{self.state.loss_scale.value:g}" if self.state.loss_scale else "-"
+
+    def _evaluate(self, events: EventWriter, log: Any) -> None:
+        assert self.evaluator is not None
+        metrics = self.evaluator.run()
+        record = EvalRecord(step=self.state.step, epoch=self.state.position.epoch,
+                            metrics=metrics)
+        self.evaluations.append(record)
+        text = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        events.emit("eval", step=record.step, epoch=record.epoch,
+                    loss=_finite_or_none(metrics.get("loss")), message=text)
+        log.info(f"eval at step {record.step}: {text}")
+        notify(self.callbacks, "on_evaluate", record)
+
+    def _save(self, events: EventWriter, last_loss: float | None) -> None:
+        state = self.state
+        weights = {p.name: p.asnumpy() for p in self.saved_params}
+        trainer_state = TrainerState(
+            step=state.step, epoch=state.position.epoch,
+            data_position=state.position.to_dict(), rng=capture_all_rng(),
+            config_fingerprint=self.config.fingerprint(),
+            trajectory=dict(self.prepared.trajectory),
+            metrics={} if last_loss is None else {"loss": last_loss},
+            loss_scale=state.loss_scale.to_dict() if state.loss_scale else {})
+        path = save_checkpoint(self.job.checkpoints, weights, optimizer_state(self.optimizer),
+                               trainer_state, self.settings.plan.save_total_limit)
+        self.last_checkpoint = path
+        events.emit("checkpoint", step=state.step, epoch=state.position.epoch,
+                    message=str(path))
+        if self._log is not None:
+            self._log.info(f"saved {path}")
+        notify(self.callbacks, "on_save", path, state.step)
+
+
+class _Log:
+    """The worker log file gets every line; the console (stderr) the ones asked for."""
+
+    def __init__(self, logger: Any, echo: bool, echo_steps: bool):
+        self.logger, self.echo, self.echo_steps = logger, echo, echo_steps
+
+    def info(self, line: str) -> None:
+        self.logger.info(line)
+        if self.echo:
+            print(line, file=sys.stderr, flush=True)
+
+    def step(self, line: str, console: bool) -> None:
+        self.logger.info(line)
+        if self.echo_steps and console:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        for handler in list(self.logger.handlers):
+            handler.close()
+            self.logger.removeHandler(handler)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return value
