@@ -8,6 +8,8 @@ tests below assert on what it recorded.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -394,6 +396,34 @@ def test_a_regex_that_matches_nothing_names_itself_and_real_layers():
                            "LlamaForCausalLM")
     assert "model.layers.*.attention.wq" in text and "\n" not in text
     assert not lora_layers(model) and all(p.requires_grad for p in model.get_parameters())
+
+
+def test_targets_match_a_whole_path_or_an_attribute_name():
+    model = AutoModelForCausalLM.from_config("llama_debug")
+    apply_lora(model, LoraConfig(target_modules="wq|wv"))  # MindFormers-style bare names
+    assert [layer.path for layer in lora_layers(model)] == [
+        "model.layers.0.attention.wq", "model.layers.0.attention.wv",
+        "model.layers.1.attention.wq", "model.layers.1.attention.wv"]
+    model = AutoModelForCausalLM.from_config("llama_debug")
+    apply_lora(model, LoraConfig(target_modules=r"model\.layers\.1\..*|lm_head"))
+    assert [layer.path for layer in lora_layers(model)] == [
+        "model.layers.1.attention.wq", "model.layers.1.attention.wk",
+        "model.layers.1.attention.wv", "model.layers.1.attention.wo",
+        "model.layers.1.feed_forward.w1", "model.layers.1.feed_forward.w3",
+        "model.layers.1.feed_forward.w2", "lm_head"]
+    with pytest.raises(TrainConfigError, match="matches no Linear layer"):
+        apply_lora(AutoModelForCausalLM.from_config("llama_debug"), LoraConfig(target_modules="w"))
+
+
+def test_lora_config_imports_no_mindspore():
+    code = ("import sys\n"
+            "from mf_train.lora import LoraConfig, DEFAULT_TARGET_MODULES\n"
+            "LoraConfig.from_dict({'lora_rank': 4}).targets_for('llama')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mindspore'))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
 
 
 def test_applying_twice_and_merging_nothing_are_errors():

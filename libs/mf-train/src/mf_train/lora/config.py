@@ -47,10 +47,12 @@ _NOT_IMPLEMENTED = {
 class LoraConfig:
     """LoRA hyper-parameters with MindFormers' names (`model.model_config.pet_config`).
 
-    `target_modules` is a regex that must match a whole module path such as
-    `model.layers.0.attention.wq` (Python `re.fullmatch`, as peft does); None means the model
-    family's default (`DEFAULT_TARGET_MODULES`). MindFormers' own patterns ('.*wq|.*wv',
-    '.*query_key_value*', ...) were written for bare attribute names and match the same layers.
+    `target_modules` is a regex that selects a Linear when it matches the whole of its module
+    path (`model.layers.0.attention.wq`) or of its attribute name (`wq`), with `re.fullmatch`
+    as peft does; None means the model family's default (`DEFAULT_TARGET_MODULES`).
+    MindFormers tries `re.match` (a prefix match) on attribute names only: its shipped patterns
+    ('.*wq|.*wk|.*wv|.*wo', '.*query_key_value*', ...) select the same layers here, but a bare
+    prefix such as 'w' (which MindFormers would take for w1, w2, w3, wq, ...) matches nothing.
     """
 
     lora_rank: int = 8

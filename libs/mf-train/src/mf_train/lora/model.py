@@ -85,7 +85,8 @@ def _name_patterns(paths: list[str]) -> str:
 
 # ---- apply ---------------------------------------------------------------------------------------
 def apply_lora(model, config: LoraConfig | Mapping[str, Any] | None = None, seed: int = 0):
-    """Wrap every Linear whose dotted path fully matches the target regex; freeze the rest.
+    """Wrap every Linear the target regex fully matches (its dotted path, e.g.
+    `model.layers.0.attention.wq`, or its attribute name, `wq`); freeze everything else.
 
     Returns the same model object (changed in place). A is drawn from a numpy generator seeded
     with `seed`, so the same seed gives the same LoRA initialisation.
@@ -103,11 +104,11 @@ def apply_lora(model, config: LoraConfig | Mapping[str, Any] | None = None, seed
     linear = _linear_class()
     linears = [(parent, name, path, child) for parent, name, path, child in _children(model)
                if isinstance(child, linear)]
-    chosen = [item for item in linears if regex.fullmatch(item[2])]
+    chosen = [item for item in linears if regex.fullmatch(item[2]) or regex.fullmatch(item[1])]
     if not chosen:
         raise TrainConfigError(
             f"target_modules {pattern!r} matches no Linear layer of {type(model).__name__} "
-            f"(matched against whole module paths); its Linear layers are "
+            f"(neither a whole module path nor an attribute name); its Linear layers are "
             f"{_name_patterns([path for _, _, path, _ in linears])}")
     # Remember which base weights were trainable, so merge_lora restores exactly that.
     trainable_before = {p.name: p.requires_grad for p in model.get_parameters()}
