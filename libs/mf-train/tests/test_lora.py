@@ -436,14 +436,18 @@ def test_applying_twice_and_merging_nothing_are_errors():
         apply_lora(model, CONFIG)
 
 
-def test_a_family_without_a_default_needs_target_modules():
+def test_bloom_default_and_a_family_without_a_default():
     model = AutoModelForCausalLM.from_config("bloom_debug")
-    apply_lora(model)  # bloom has a default (peft's fused query_key_value -> dense1/2/3)
+    apply_lora(model)  # peft's fused query_key_value -> our dense1/2/3
     assert {layer.path.rsplit(".", 1)[1] for layer in lora_layers(model)} == {
         "dense1", "dense2", "dense3"}
-    with pytest.raises(TrainConfigError, match="no default LoRA target_modules for the pangu "
-                                                "family; set target_modules"):
-        LoraConfig().targets_for("pangu")
+    # MindFormers ships no PanGu-Alpha LoRA config, so there is no default to copy.
+    pangu = AutoModelForCausalLM.from_config("pangualpha_debug")
+    with pytest.raises(TrainConfigError, match="no default LoRA target_modules for the "
+                                                "pangualpha family; set target_modules"):
+        apply_lora(pangu)
+    apply_lora(pangu, LoraConfig(target_modules=".*dense1|.*dense3"))
+    assert len(lora_layers(pangu)) == 2 * pangu.config.num_layers  # the top query layer counts
 
 
 def test_loading_mismatched_lora_weights_is_refused(tmp_path):
