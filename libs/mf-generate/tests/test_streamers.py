@@ -10,20 +10,11 @@ import threading
 import numpy as np
 import pytest
 import transformers
-from mf_tokenize import train_bpe, train_sentencepiece
+from generate_testing import train_tokenizer
 
 from mf_generate import GenerateConfigError, TextIteratorStreamer, TextStreamer, generate
 from mf_generate.streamers import REPLACEMENT
 
-CORPUS = [
-    "今天天气很好，我们去公园散步吧。",
-    "中国的首都是北京，上海是最大的城市。",
-    "我喜欢学习机器学习和自然语言处理。",
-    "Hello world, this is a small test of streaming text.",
-    "Emoji time 😀🎉 and thumbs 👍🏽 plus hearts ❤️ everywhere.",
-    "Mixed 中文 and English 混合 text with 表情 😀 inside.",
-    "The quick brown fox jumps over the lazy dog.\nA second line follows here.",
-]
 TEXTS = [
     "今天天气很好 😀 Hello world\n第二行，中国的首都是哪个城市？",
     "中国的首都是哪个城市？北京。",
@@ -34,10 +25,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module", params=["bpe", "sentencepiece"])
 def tokenizer(request):
-    if request.param == "bpe":
-        return train_bpe(CORPUS * 20, 400)
-    # Coverage below 1: rarer characters become byte-fallback pieces (3 per CJK character).
-    return train_sentencepiece(CORPUS * 20, 420, character_coverage=0.98)
+    return train_tokenizer(request.param)
 
 
 class Recorder(TextStreamer):
@@ -172,8 +160,6 @@ def test_a_streamer_takes_one_sequence(tokenizer):
 
 
 def test_generate_streams_prompt_then_every_new_token(llama, tokenizer, capsys):
-    # The llama fixture embeds 512 ids, more than either tokenizer has (as a model whose
-    # vocabulary is padded); ids the tokenizer lacks decode to nothing either way.
     prompt = tokenizer.encode("中国的首都是", add_special_tokens=False)
     streamer = TextStreamer(tokenizer)
     out = generate(llama, [prompt], streamer=streamer, max_new_tokens=12, eos_token_id=None)

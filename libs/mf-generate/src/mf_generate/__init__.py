@@ -22,8 +22,8 @@ __version__ = _version("mf-generate")
 _LAZY = {
     "generate": "mf_generate.generation",
     "GenerateOutput": "mf_generate.generation",
-    "pipeline": "mf_generate.pipeline",
-    "TextGenerationPipeline": "mf_generate.pipeline",
+    "pipeline": "mf_generate.pipelines",
+    "TextGenerationPipeline": "mf_generate.pipelines",
 }
 
 

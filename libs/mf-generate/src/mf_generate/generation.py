@@ -68,15 +68,9 @@ def generate(model, input_ids, generation_config: GenerationConfig | None = None
     ids, mask = pack_prompts(input_ids, attention_mask, config.fill_id)
     batch, length = ids.shape
     max_positions = model.config.max_positions
-    if length >= max_positions:
-        raise GenerateConfigError(
-            f"the prompt has {length} tokens, longer than the model's positions allow: "
-            f"seq_length({max_positions}) leaves no room for a new token")
+    check_lengths(length, None, max_positions)
     new = config.new_tokens_for(length)
-    if length + new > max_positions:
-        raise GenerateConfigError(
-            f"prompt({length}) + max_new_tokens({new}) = {length + new} tokens exceeds the "
-            f"model's seq_length({max_positions})")
+    check_lengths(length, new, max_positions)
     if streamer is not None and batch != 1:
         raise GenerateConfigError(f"a streamer needs batch size 1, got {batch} prompts")
     model.check_token_ids(ids)
@@ -89,6 +83,18 @@ def generate(model, input_ids, generation_config: GenerationConfig | None = None
         if streamer is not None:
             streamer.end()
     return result if return_dict else result.sequences
+
+
+def check_lengths(prompt_tokens: int, new_tokens: int | None, max_positions: int) -> None:
+    """One-line errors for a prompt (plus new tokens) the model's positions cannot hold."""
+    if prompt_tokens >= max_positions:
+        raise GenerateConfigError(
+            f"the prompt has {prompt_tokens} tokens, longer than the model's positions allow: "
+            f"seq_length({max_positions}) leaves no room for a new token")
+    if new_tokens is not None and prompt_tokens + new_tokens > max_positions:
+        raise GenerateConfigError(
+            f"prompt({prompt_tokens}) + max_new_tokens({new_tokens}) = "
+            f"{prompt_tokens + new_tokens} tokens exceeds the model's seq_length({max_positions})")
 
 
 def pack_prompts(input_ids, attention_mask, fill_id: int) -> tuple[np.ndarray, np.ndarray]:
