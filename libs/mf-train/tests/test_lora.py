@@ -215,7 +215,7 @@ def test_training_changes_only_lora_weights_and_lowers_the_loss(run):
 
 def test_lora_b_starts_at_zero_and_a_is_kaiming_uniform(run):
     for name, value in run["lora_before"].items():
-        if name.endswith(".lora_b"):
+        if name.endswith(".mindpet_delta_lora_b"):
             assert not value.any(), name
         else:
             bound = 1.0 / np.sqrt(value.shape[1])  # kaiming_uniform(a=sqrt(5)) on fan_in
@@ -250,7 +250,9 @@ def test_lora_checkpoint_round_trips_into_a_fresh_base_model(run):
 
     saved = load_file(str(run["lora_dir"] / "lora_model.safetensors"))
     assert set(saved) == set(run["lora_after"])
-    assert all(name.endswith((".lora_a", ".lora_b")) for name in saved)
+    # MindFormers' names: a MindFormers LoRA checkpoint and ours name A and B alike.
+    assert {name.rsplit(".", 1)[1] for name in saved} == {"mindpet_delta_lora_a",
+                                                          "mindpet_delta_lora_b"}
     config = json.loads((run["lora_dir"] / "lora_config.json").read_text())
     assert config["pet_config"]["lora_rank"] == CONFIG.lora_rank
     assert config["pet_config"]["target_modules"] == DEFAULT_TARGET_MODULES[run["family"]]
@@ -268,6 +270,24 @@ def test_load_lora_from_a_state_dict_into_a_wrapped_model():
     weights = {name: np.full_like(value, 0.25) for name, value in lora_state_dict(other).items()}
     load_lora(model, weights)
     assert all((value == 0.25).all() for value in lora_state_dict(model).values())
+
+
+def test_load_lora_reads_the_lora_part_of_a_full_mindspore_ckpt(tmp_path):
+    """MindFormers saves a LoRA run as one .ckpt of base + LoRA weights, under these names."""
+    from mf_models.weights.io import write_ckpt
+
+    trained = apply_lora(AutoModelForCausalLM.from_config("llama_debug"), CONFIG, seed=3)
+    weights = {name: np.full_like(value, 0.5) for name, value in lora_state_dict(trained).items()}
+    base = AutoModelForCausalLM.from_config("llama_debug", seed=9).state_dict()
+    write_ckpt({**base, **weights}, tmp_path / "llama_lora.ckpt")
+    model = apply_lora(AutoModelForCausalLM.from_config("llama_debug"), CONFIG)
+    base_before = {p.name: p.asnumpy().copy() for p in model.get_parameters()
+                   if not p.requires_grad}
+    load_lora(model, tmp_path / "llama_lora.ckpt")
+    assert all((value == 0.5).all() for value in lora_state_dict(model).values())
+    for param in model.get_parameters():  # the base is not the LoRA loader's business
+        if not param.requires_grad:
+            np.testing.assert_array_equal(param.asnumpy(), base_before[param.name])
 
 
 def test_load_lora_reaches_a_graph_compiled_before_it():
@@ -297,7 +317,7 @@ def test_load_lora_reaches_a_graph_compiled_before_it():
     np.testing.assert_allclose(forward(Tensor(x)).asnumpy(), x @ w.T, rtol=1e-5, atol=1e-6)
     a = np.full((2, 8), 0.1, np.float32)
     b = np.full((4, 2), 0.2, np.float32)
-    load_lora(tiny, {"proj.lora_a": a, "proj.lora_b": b})
+    load_lora(tiny, {"proj.mindpet_delta_lora_a": a, "proj.mindpet_delta_lora_b": b})
     np.testing.assert_allclose(forward(Tensor(x)).asnumpy(), x @ w.T + x @ a.T @ b.T,
                                rtol=1e-5, atol=1e-6)
 
@@ -459,9 +479,13 @@ def test_loading_mismatched_lora_weights_is_refused(tmp_path):
         load_lora(model, lora_state_dict(bigger))
     partial = dict(list(lora_state_dict(model).items())[1:])
     with pytest.raises(CheckpointMismatchError, match="1 missing, first "
-                                                      "backbone.blocks.0.attention.dense1.lora_a"):
+                                                      "backbone.blocks.0.attention.dense1."
+                                                      "mindpet_delta_lora_a"):
         load_lora(model, partial)
-    with pytest.raises(CheckpointMismatchError, match="holds no LoRA weights of this model"):
+    with pytest.raises(CheckpointMismatchError, match=r"holds no LoRA weights \(names ending "
+                                                      r"in .mindpet_delta_lora_a or "
+                                                      r".mindpet_delta_lora_b; it has 1 other "
+                                                      r"tensors, first backbone.layernorm.gamma"):
         load_lora(model, {"backbone.layernorm.gamma": np.ones(64, np.float32)})
     with pytest.raises(CheckpointNotFoundError, match="do not exist"):
         load_lora(model, tmp_path / "nowhere")

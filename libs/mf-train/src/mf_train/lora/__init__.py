@@ -20,6 +20,7 @@ _LAZY = {
     "ParameterCount": "mf_train.lora.model",
     "LORA_WEIGHTS_FILE": "mf_train.lora.model",
     "LORA_CONFIG_FILE": "mf_train.lora.model",
+    "is_lora_name": "mf_train.lora.model",
     "LoraLinear": "mf_train.lora.layer",
 }
 

@@ -15,6 +15,11 @@ import math
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
+# The parameter names MindFormers' LoRA layer (mindpet's LoRADense) gives A and B, so a LoRA
+# checkpoint reads as `model.layers.0.attention.wq.mindpet_delta_lora_a` in both projects.
+LORA_A_NAME = "mindpet_delta_lora_a"
+LORA_B_NAME = "mindpet_delta_lora_b"
+
 # A and B are read in place ((N, in) x (r, in)^T), never transposed copies; see mf_models'
 # tied_logits for what a transposed copy costs under jit.
 _MATMUL_NT = ops.MatMul(transpose_b=True)
@@ -32,8 +37,8 @@ class LoraLinear(nn.Cell):
     """Wraps one `mf_models.modules.layers.Linear` (kept as `base`, frozen by `apply_lora`).
 
     `auto_prefix=False` so that holding `base` does not rename its parameters: the base keeps
-    MindFormers' name (`...attention.wq.weight`) and the new ones are `...attention.wq.lora_a`
-    and `...lora_b`, the names MindFormers' LoRA checkpoints use.
+    MindFormers' name (`...attention.wq.weight`) and A and B are named as in MindFormers' LoRA
+    checkpoints (`...attention.wq.mindpet_delta_lora_a`, `..._lora_b`).
     """
 
     def __init__(self, base, path: str, rank: int, alpha: float, dropout: float,
@@ -50,9 +55,9 @@ class LoraLinear(nn.Cell):
         self.scaling = float(alpha) / rank
         np_dtype = weight.asnumpy().dtype
         self.lora_a = Parameter(Tensor(kaiming_uniform_a(rank, self.in_features, rng)
-                                       .astype(np_dtype)), name=f"{path}.lora_a")
+                                       .astype(np_dtype)), name=f"{path}.{LORA_A_NAME}")
         self.lora_b = Parameter(Tensor(np.zeros((self.out_features, rank), np_dtype)),
-                                name=f"{path}.lora_b")
+                                name=f"{path}.{LORA_B_NAME}")
         self.compute_dtype = base.compute_dtype
         # No dropout cell at p = 0: nothing random in the graph, and eval == train exactly.
         self.dropout = nn.Dropout(p=dropout) if dropout > 0 else None

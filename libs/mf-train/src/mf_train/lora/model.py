@@ -9,7 +9,7 @@
 Wrapping is in place: each matching `Linear` is replaced in its parent by a `LoraLinear` that
 holds it, so the model's own `construct`, `forward_step` and `step_function` run LoRA with no
 change to mf-models. Parameter names stay MindFormers': the base keeps `...wq.weight`, LoRA
-adds `...wq.lora_a` / `...wq.lora_b`.
+adds `...wq.mindpet_delta_lora_a` / `..._lora_b` (MindFormers' LoRA checkpoint names).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from mf_train.atomic import atomic_write_json
 from mf_train.errors import CheckpointMismatchError, CheckpointNotFoundError, TrainConfigError
 from mf_train.lora.config import LoraConfig, compile_targets
-from mf_train.lora.layer import LoraLinear
+from mf_train.lora.layer import LORA_A_NAME, LORA_B_NAME, LoraLinear
 
 LORA_WEIGHTS_FILE = "lora_model.safetensors"
 LORA_CONFIG_FILE = "lora_config.json"
@@ -184,29 +184,28 @@ def save_lora(model, directory: str | Path) -> Path:
     return path
 
 
+def is_lora_name(name: str) -> bool:
+    """True for a LoRA weight's name (MindFormers' `...mindpet_delta_lora_a` / `_b`)."""
+    return name.endswith((f".{LORA_A_NAME}", f".{LORA_B_NAME}"))
+
+
 def _read_lora_source(source: str | Path) -> tuple[dict[str, np.ndarray], LoraConfig | None]:
-    """Weights (and the config, if beside them) from a LoRA directory or .safetensors file."""
+    """Weights (and the config, if beside them) from a LoRA directory, a .safetensors file or
+    a MindSpore .ckpt (e.g. a MindFormers LoRA run's checkpoint)."""
+    from mf_models.weights.io import read_weight_file
+
     path = Path(source)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise TrainConfigError(
             f"{path}: refusing to load a pickle-based file ({path.suffix}); LoRA weights are "
-            "read from safetensors only")
+            "read from .safetensors or MindSpore .ckpt files only")
     if path.is_dir():
         weights_file, config_file = path / LORA_WEIGHTS_FILE, path / LORA_CONFIG_FILE
     else:
         weights_file, config_file = path, path.parent / LORA_CONFIG_FILE
     if not weights_file.is_file():
         raise CheckpointNotFoundError(f"LoRA weights {weights_file} do not exist")
-    if weights_file.suffix != ".safetensors":
-        raise TrainConfigError(f"{weights_file} is not a .safetensors file")
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    try:
-        weights = dict(load_file(str(weights_file)))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointMismatchError(f"{weights_file}: unreadable safetensors file ({exc})"
-                                      ) from None
+    weights = read_weight_file(weights_file)
     config = None
     if config_file.is_file():
         try:
@@ -222,7 +221,9 @@ def load_lora(model, source: Mapping[str, np.ndarray] | str | Path, strict: bool
     """Load LoRA weights into `model` (a dict from `lora_state_dict`, a file or a directory).
 
     A model without LoRA layers gets them first from the `lora_config.json` saved beside the
-    weights. Names and shapes are checked before anything is written; returns the model.
+    weights. Tensors that are not LoRA weights (the base weights in a full MindFormers LoRA
+    checkpoint) are left alone: the base model's own loader reads those. Names and shapes are
+    checked before anything is written; returns the model.
     """
     config = None
     if isinstance(source, Mapping):
@@ -237,6 +238,13 @@ def load_lora(model, source: Mapping[str, np.ndarray] | str | Path, strict: bool
                 f"{type(model).__name__} has no LoRA layers and {where} carries no "
                 f"{LORA_CONFIG_FILE}; call apply_lora(model, config) first")
         apply_lora(model, config)
+    others = [name for name in weights if not is_lora_name(name)]
+    weights = {name: value for name, value in weights.items() if is_lora_name(name)}
+    if not weights:
+        first = f", first {others[0]}" if others else ""
+        raise CheckpointMismatchError(
+            f"{where} holds no LoRA weights (names ending in .{LORA_A_NAME} or .{LORA_B_NAME}; "
+            f"it has {len(others)} other tensors{first}); is it a base checkpoint?")
     params = {p.name: p for p in _lora_parameters(model)}
     _check_lora_weights(params, weights, strict, where)
     for name, param in params.items():
@@ -267,10 +275,6 @@ def _check_lora_weights(params: Mapping[str, Any], weights: Mapping[str, np.ndar
                 f"LoRA weight is {tuple(param.shape)} (a different lora_rank or model size?)")
     missing = [n for n in params if n not in weights]
     unexpected = [n for n in weights if n not in params]
-    if unexpected and not any(n.endswith((".lora_a", ".lora_b")) for n in unexpected):
-        raise CheckpointMismatchError(
-            f"{where} holds no LoRA weights of this model ({len(unexpected)} other tensors, "
-            f"first {unexpected[0]}); is it a full checkpoint?")
     if strict and (missing or unexpected):
         problems = []
         if missing:
