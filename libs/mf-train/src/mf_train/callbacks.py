@@ -15,6 +15,7 @@ The run YAML lists MindFormers' callback types; each maps onto a setting of the 
     (also CheckpointMonitor)   (MindFormers spells the class "Mointor"; both are accepted)
     ObsMonitor, SummaryMonitor ModelArts upload / MindInsight summaries: no effect here (noted)
     SampleGeneration           mf's own: after training, stream a continuation of `prompt`
+                               (max_new_tokens; do_sample, top_k, top_p, temperature, seed)
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class CallbackPlan:
     save_total_limit: int | None = 5
     sample_prompts: list[str] = field(default_factory=list)
     sample_max_new_tokens: int = 64
+    sample_settings: dict[str, Any] = field(default_factory=dict)  # do_sample, top_k, ...
     notes: list[str] = field(default_factory=list)
 
 
@@ -102,7 +104,8 @@ CALLBACK_KEYS: dict[str, tuple[str, ...]] = {
     "SummaryMonitor": ("type", "summary_dir", "collect_freq", "collect_specified_data",
                        "keep_default_action", "custom_lineage_data", "collect_tensor_freq",
                        "max_file_size", "export_options"),
-    "SampleGeneration": ("type", "prompt", "prompts", "max_new_tokens"),
+    "SampleGeneration": ("type", "prompt", "prompts", "max_new_tokens", "do_sample", "top_k",
+                         "top_p", "temperature", "seed"),
 }
 CALLBACK_KEYS["CheckpointMonitor"] = CALLBACK_KEYS["CheckpointMointor"]
 INERT_CALLBACKS = ("ObsMonitor", "SummaryMonitor")
@@ -162,4 +165,7 @@ def plan_callbacks(entries: list[dict[str, Any]]) -> CallbackPlan:
             if "max_new_tokens" in entry:
                 plan.sample_max_new_tokens = _positive_int(f"{where}.max_new_tokens",
                                                            entry["max_new_tokens"])
+            # checked by mf-generate's GenerationConfig when the sample is drawn
+            plan.sample_settings = {k: entry[k] for k in ("do_sample", "top_k", "top_p",
+                                                          "temperature", "seed") if k in entry}
     return plan

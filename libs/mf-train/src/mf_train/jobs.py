@@ -25,6 +25,7 @@ from mf_train.callbacks import EvalRecord, StepRecord, TrainSummary, notify
 from mf_train.errors import MfTrainError, TrainConfigError
 from mf_train.jobdir import JobDir, read_events
 from mf_train.run_yaml import RunConfig, load_run_config
+from mf_train.steplog import format_step_line
 
 MODES = ("train", "finetune", "eval", "predict")
 WORKER = Path(__file__).with_name("worker.py")
@@ -59,20 +60,25 @@ def pet_method_of(config: RunConfig) -> str:
 
 
 def run_job(config_path: str | Path, options: Sequence[str] = (), mode: str = "train", *,
-            callbacks: Sequence[Any] = (), echo: bool = True, argv: Sequence[str] | None = None,
-            input_data: Sequence[str] | None = None, streamer: Any = None,
-            max_new_tokens: int | None = None) -> JobResult:
-    """Run one job from a run YAML; errors are one line with an exit code."""
+            callbacks: Sequence[Any] = (), echo: bool = True, step_lines: bool = True,
+            argv: Sequence[str] | None = None, input_data: Sequence[str] | None = None,
+            streamer: Any = None, max_new_tokens: int | None = None) -> JobResult:
+    """Run one job from a run YAML; errors are one line with an exit code.
+
+    `echo` prints the run's summary, evaluations and checkpoints to stderr, `step_lines` the
+    step lines too (off under a progress bar fed by `callbacks`).
+    """
     from mf_train.distributed import launched_by_msrun
     from mf_train.trainer import Trainer
 
     config = load_job_config(config_path, options, mode)
     world = config.parallel_config.data_parallel
     if mode in ("train", "finetune") and world > 1 and not launched_by_msrun():
-        return launch_data_parallel(config_path, options, mode, config, callbacks=callbacks,
-                                    argv=argv)
+        printer = [StepPrinter()] if echo and step_lines else []
+        return launch_data_parallel(config_path, options, mode, config,
+                                    callbacks=[*callbacks, *printer], argv=argv)
     trainer = Trainer(args=config, pet_method=pet_method_of(config), callbacks=callbacks,
-                      log_to_console=echo)
+                      log_to_console=echo, log_steps_to_console=echo and step_lines)
     if mode == "train":
         return JobResult(mode, summary=trainer.train(argv=argv), job=_job_root(config))
     if mode == "finetune":
@@ -160,6 +166,19 @@ def launch_data_parallel(config_path: str | Path, options: Sequence[str], mode: 
         code = status.get("exit_code", 1)
         raise (TrainConfigError if code == 2 else MfTrainError)(message)
     return JobResult(mode, summary=follower.summary(), job=job.root)
+
+
+class StepPrinter:
+    """The step and eval lines of a launched job, on stderr (as one process prints them)."""
+
+    def on_step_end(self, record: StepRecord) -> None:
+        print(format_step_line(record.step, record.total_steps, record.loss, record.lr,
+                               record.grad_norm, record.tokens_per_s, record.mem_gib),
+              file=sys.stderr, flush=True)
+
+    def on_evaluate(self, record: EvalRecord) -> None:
+        text = ", ".join(f"{k} {v:.4f}" for k, v in record.metrics.items())
+        print(f"eval at step {record.step}: {text}", file=sys.stderr, flush=True)
 
 
 class EventFollower:

@@ -271,13 +271,15 @@ class Trainer:
         if max_length is None and max_new_tokens is None:
             max_new_tokens = 32
         results = []
+        lengths = {"max_length": max_length, "max_new_tokens": max_new_tokens}
+        settings = {k: v for k, v in lengths.items() if v is not None}
+        if tokenizer.eos_token_id is not None:
+            settings["eos_token_id"] = tokenizer.eos_token_id
+        settings.update(generate_kwargs)
         for prompt in prompts:
-            ids = [tokenizer.encode(prompt)]
-            output = generate(model, ids, None, streamer, max_length=max_length,
-                              max_new_tokens=max_new_tokens,
-                              eos_token_id=tokenizer.eos_token_id, **generate_kwargs)
-            sequences = getattr(output, "sequences", output)
-            text = tokenizer.decode(list(np.asarray(sequences)[0]), skip_special_tokens=True)
+            output = generate(model, [tokenizer.encode(prompt)], None, streamer, **settings)
+            row = [int(t) for t in np.asarray(output)[0]]
+            text = tokenizer.decode(row, skip_special_tokens=True)
             results.append({"text_generation_text": [text]})
         return results
 
@@ -484,7 +486,8 @@ class Trainer:
             sys.stdout.write(f"\n--- sample ({plan.sample_max_new_tokens} new tokens) ---\n")
             self.predict(input_data=prompt, predict_checkpoint=False,
                          max_new_tokens=plan.sample_max_new_tokens,
-                         streamer=TextStreamer(tokenizer))
+                         streamer=TextStreamer(tokenizer, skip_special_tokens=True),
+                         **plan.sample_settings)
             sys.stdout.write("\n")
             sys.stdout.flush()
 

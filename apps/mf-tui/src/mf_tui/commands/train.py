@@ -1,9 +1,238 @@
-"""`mf train|finetune|eval|predict CONFIG` and `mf data prepare`: run-YAML driven jobs."""
+"""`mf train|finetune|eval|predict CONFIG [--options a.b=c ...]` and `mf data prepare`.
+
+CONFIG is a run YAML in MindFormers' `run_*.yaml` schema; `--options` overrides keys in it,
+MindFormers-style (`--options runner_config.batch_size=4 seed=1`, or `--options` repeated).
+Every check (YAML, keys, dataset, batch, resume) runs before the job directory is created, so
+bad input is one line, exit code 2, and no half-written output directory. A training run shows
+a progress bar on a terminal, and the step lines otherwise; both come from the job directory's
+per-rank event log, so a data-parallel run under msrun reports the same way.
+"""
 
 from __future__ import annotations
 
+import sys
+
 import typer
+
+from mf_tui.exit_codes import EXIT_USAGE
+
+data_app = typer.Typer(no_args_is_help=True, help="Prepare training data.")
+
+
+class TrainUsageError(ValueError):
+    """A command line the run commands cannot take (stray arguments, missing input)."""
+
+    exit_code = EXIT_USAGE
 
 
 def register(root: typer.Typer) -> None:
-    """Adds the run-YAML commands (written with mf-train)."""
+    extra = {"allow_extra_args": True}
+    root.command("train", context_settings=extra)(train)
+    root.command("finetune", context_settings=extra)(finetune)
+    root.command("eval", context_settings=extra)(evaluate)
+    root.command("predict", context_settings=extra)(predict)
+    root.add_typer(data_app, name="data")
+
+
+CONFIG_ARG = typer.Argument(..., metavar="CONFIG", help="A run YAML (MindFormers' schema).")
+OPTIONS = typer.Option(None, "--options", "-o", metavar="KEY=VALUE",
+                       help="Override a key of the run YAML, e.g. runner_config.batch_size=4; "
+                            "several may follow one --options.")
+INPUTS = typer.Option(None, "--input", "-i", help="A prompt (repeatable).")
+SUFFIXES = typer.Option(None, "--suffix", help="File suffixes read in a directory (default .txt).")
+
+
+def _options(ctx: typer.Context, options: list[str] | None) -> list[str]:
+    """`--options a=1 b=2`: click takes a=1 as the option and leaves b=2 as an extra argument."""
+    out = list(options or [])
+    for arg in ctx.args:
+        if "=" not in arg or not options:
+            raise TrainUsageError(f"unexpected argument {arg!r}; overrides go after --options "
+                                  "as KEY=VALUE")
+        out.append(arg)
+    return out
+
+
+def _run_options(options: list[str], resume: bool, overwrite: bool) -> list[str]:
+    out = list(options)
+    if resume:
+        out.append("resume_training=true")
+    if overwrite:
+        out.append("overwrite_output_dir=true")
+    return out
+
+
+def train(
+    ctx: typer.Context,
+    config: str = CONFIG_ARG,
+    options: list[str] = OPTIONS,
+    resume: bool = typer.Option(False, "--resume",
+                                help="Continue from the newest checkpoint in output_dir."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace an existing job in output_dir."),
+) -> None:
+    """Train a model as the run YAML describes (data parallel runs start under msrun)."""
+    _fit("train", config, _run_options(_options(ctx, options), resume, overwrite))
+
+
+def finetune(
+    ctx: typer.Context,
+    config: str = CONFIG_ARG,
+    options: list[str] = OPTIONS,
+    resume: bool = typer.Option(False, "--resume",
+                                help="Continue from the newest checkpoint in output_dir."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace an existing job in output_dir."),
+) -> None:
+    """Fine-tune from load_checkpoint's weights (LoRA when model_config.pet_config says so)."""
+    _fit("finetune", config, _run_options(_options(ctx, options), resume, overwrite))
+
+
+def evaluate(ctx: typer.Context, config: str = CONFIG_ARG,
+             options: list[str] = OPTIONS) -> None:
+    """Evaluate load_checkpoint's weights on eval_dataset (perplexity for a causal LM)."""
+    from mf_train.jobs import run_job
+
+    result = run_job(config, _options(ctx, options), "eval", echo=False)
+    for name, value in (result.metrics or {}).items():
+        typer.echo(f"{name}: {value:.4f}")
+
+
+def predict(
+    ctx: typer.Context,
+    config: str = CONFIG_ARG,
+    options: list[str] = OPTIONS,
+    inputs: list[str] = INPUTS,
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Tokens to generate."),
+    stream: bool = typer.Option(False, "--stream", help="Print the text as it is generated."),
+) -> None:
+    """Continue each --input with load_checkpoint's weights."""
+    if not inputs:
+        raise TrainUsageError("mf predict needs at least one --input TEXT")
+    if max_new_tokens < 1:
+        raise TrainUsageError(f"--max-new-tokens {max_new_tokens}; it must be >= 1")
+    from mf_train.jobs import load_job_config, run_job
+
+    streamer = None
+    option_list = _options(ctx, options)
+    if stream:
+        from mf_generate import TextStreamer
+        from mf_train.model_setup import build_tokenizer, tokenizer_section
+
+        tokenizer, _ = build_tokenizer(tokenizer_section(
+            load_job_config(config, option_list, "predict")))
+        streamer = TextStreamer(tokenizer, skip_special_tokens=True) if tokenizer else None
+    result = run_job(config, option_list, "predict", echo=False, input_data=inputs,
+                     streamer=streamer, max_new_tokens=max_new_tokens)
+    if stream:
+        typer.echo("")
+        return
+    for item in result.predictions or []:
+        typer.echo(item["text_generation_text"][0])
+
+
+def _fit(mode: str, config: str, options: list[str]) -> None:
+    from mf_train.jobs import run_job
+
+    interactive = sys.stderr.isatty()
+    progress = _Progress() if interactive else None
+    callbacks = [progress] if progress else []
+    try:
+        result = run_job(config, options, mode, callbacks=callbacks, echo=True,
+                         argv=["mf", mode, config, *options],
+                         step_lines=not interactive)
+    finally:
+        if progress is not None:
+            progress.stop()
+    summary = result.summary
+    if summary is None:
+        return
+    evals = [e.metrics.get("perplexity") for e in summary.evaluations]
+    evals = [p for p in evals if p is not None]
+    if len(evals) >= 2:
+        typer.echo(f"held-out perplexity: {evals[0]:.2f} before training -> {evals[-1]:.2f} "
+                   f"after {summary.steps} steps")
+    loss = "-" if summary.last_loss is None else f"{summary.last_loss:.4f}"
+    typer.echo(f"done: {summary.steps} steps in {summary.seconds:.0f} s, last loss {loss}; "
+               f"checkpoint {summary.checkpoint}; job {result.job}")
+
+
+class _Progress:
+    """A rich progress bar fed by the loop's step records (or rank 0's events under msrun)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[speed]} tok/s"),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=False)
+        self.task = None
+
+    def _ensure(self, total: int, done: int = 0) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=total, completed=done,
+                                               loss="-", speed="-")
+
+    def on_train_begin(self, info) -> None:
+        self._ensure(info.total_steps, info.start_step)
+
+    def on_step_end(self, record) -> None:
+        self._ensure(record.total_steps, record.step - 1)
+        self.progress.update(self.task, completed=record.step, loss=f"{record.loss:.4f}",
+                             speed=f"{record.tokens_per_s:.0f}")
+
+    def on_evaluate(self, record) -> None:
+        text = ", ".join(f"{k} {v:.4f}" for k, v in record.metrics.items())
+        self.progress.console.print(f"eval at step {record.step}: {text}")
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+
+@data_app.command("prepare")
+def prepare(
+    source: str = typer.Argument(..., metavar="INPUT",
+                                 help="A text file, a directory of them, or JSON lines."),
+    output: str = typer.Argument(..., metavar="OUTPUT", help="The .mindrecord file to write."),
+    tokenizer: str = typer.Option(..., "--tokenizer", "-t",
+                                  help="A tokenizer directory or preset name."),
+    seq_length: int = typer.Option(..., "--seq-length",
+                                   help="The model's seq_length: samples are seq_length + 1."),
+    kind: str = typer.Option(None, "--format", help="text or jsonl (default: from INPUT)."),
+    text_key: str = typer.Option("text", "--text-key", help="The JSON field holding text."),
+    suffixes: list[str] = SUFFIXES,
+) -> None:
+    """Tokenize text or JSON lines, pack it into seq_length + 1 samples, write MindRecord."""
+    from pathlib import Path
+
+    if seq_length < 1:
+        raise TrainUsageError(f"--seq-length {seq_length}; it must be >= 1")
+    out = Path(output)
+    if out.exists():
+        raise TrainUsageError(f"{out} already exists; choose a new OUTPUT (nothing was written)")
+    if out.suffix != ".mindrecord":
+        raise TrainUsageError(f"OUTPUT {out} must end in .mindrecord")
+    src = Path(source)
+    if kind is None:
+        kind = "jsonl" if src.suffix in (".jsonl", ".json") else "text"
+    if kind not in ("text", "jsonl"):
+        raise TrainUsageError(f"--format {kind!r}; allowed: text, jsonl")
+    from mf_tokenize import AutoTokenizer
+    from mf_train.data import prepare_mindrecord
+
+    tok = AutoTokenizer.from_pretrained(tokenizer)
+    dataset = prepare_mindrecord(src, out, tok, seq_length, kind=kind, text_key=text_key,
+                                 suffixes=tuple(suffixes or [".txt"]))
+    typer.echo(f"wrote {len(dataset)} samples of {dataset.sample_length} tokens to {out}")
