@@ -43,19 +43,21 @@ def build_adamw(params: Sequence[Any], learning_rates: np.ndarray, *, beta1: flo
 
 
 def optimizer_state(optimizer: Any) -> dict[str, np.ndarray]:
-    """The moments and the step counter, by MindSpore's names (`adam_m.<param>`, ...)."""
+    """The moments and the step counter, by MindSpore's names (`adam_m.<param>`, ...).
+
+    Copies: `Parameter.asnumpy()` shares memory with the parameter on CPU (measured), so a
+    view would change under the next update.
+    """
     out: dict[str, np.ndarray] = {}
     for param in optimizer.get_parameters():
         if param.name == GLOBAL_STEP or param.name.startswith(STATE_PREFIXES):
-            out[param.name] = param.asnumpy()
+            out[param.name] = param.asnumpy().copy()
     return out
 
 
 def load_optimizer_state(optimizer: Any, state: Mapping[str, np.ndarray],
                          source: str = "checkpoint") -> None:
     """Copy saved moments and step counter back; a missing or misshapen entry is refused."""
-    import mindspore as ms
-
     expected = {p.name: p for p in optimizer.get_parameters()
                 if p.name == GLOBAL_STEP or p.name.startswith(STATE_PREFIXES)}
     missing = sorted(set(expected) - set(state))
@@ -69,7 +71,21 @@ def load_optimizer_state(optimizer: Any, state: Mapping[str, np.ndarray],
             raise CheckpointMismatchError(
                 f"{source}: optimizer state {name!r} has shape {tuple(value.shape)}, the "
                 f"optimizer needs {tuple(param.shape)}")
-        param.set_data(ms.Tensor(value.astype(param.asnumpy().dtype)))
+        write_in_place(param, value)
+
+
+def write_in_place(param: Any, value: np.ndarray) -> None:
+    """Overwrite a parameter's values where they are (`ops.assign`).
+
+    `Parameter.set_data` swaps in a new buffer that graphs compiled earlier never see
+    (measured: a jit function kept returning the old values), so restored weights and moments
+    are assigned in place instead.
+    """
+    import mindspore as ms
+    from mindspore import ops
+
+    target = param.asnumpy().dtype
+    ops.assign(param, ms.Tensor(np.ascontiguousarray(value, dtype=target)))
 
 
 def optimizer_step(optimizer: Any) -> int:

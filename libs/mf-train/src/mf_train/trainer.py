@@ -438,14 +438,12 @@ class Trainer:
 
     def _restore(self, model: Any, optimizer: Any, checkpoint: Any, state: Any,
                  saved: list[Any]) -> None:
-        from mindspore import Tensor
-
         from mf_train.loss_scale import LossScale
-        from mf_train.optim import load_optimizer_state
+        from mf_train.optim import load_optimizer_state, write_in_place
 
         params = {p.name: p for p in saved}
         for name, value in checkpoint.weights.items():
-            params[name].set_data(Tensor(value))
+            write_in_place(params[name], value)
         load_optimizer_state(optimizer, checkpoint.optimizer, str(checkpoint.path))
         state.step = checkpoint.state.step
         if checkpoint.state.loss_scale and state.loss_scale is not None:
