@@ -48,6 +48,10 @@ def setup_context(config: Any) -> World:
     global _WORLD
     check_parallel_config(config)
     data_parallel = config.parallel_config.data_parallel
+    if data_parallel > 1 and not launched_by_msrun():
+        raise TrainConfigError(
+            f"parallel_config.data_parallel = {data_parallel} needs {data_parallel} "
+            "processes: start it with `mf train CONFIG` (which runs msrun) or under msrun")
     if _WORLD is not None:
         if _WORLD.size != data_parallel:
             raise TrainConfigError(
@@ -55,10 +59,6 @@ def setup_context(config: Any) -> World:
                 f"{_WORLD.rank} of {_WORLD.size}; one process runs one world size")
         return _WORLD
     if not launched_by_msrun():
-        if data_parallel > 1:
-            raise TrainConfigError(
-                f"parallel_config.data_parallel = {data_parallel} needs {data_parallel} "
-                "processes: start it with `mf train CONFIG` (which runs msrun) or under msrun")
         import mindspore as ms
 
         ms.set_context(mode=ms.PYNATIVE_MODE)
