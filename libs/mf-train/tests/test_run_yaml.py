@@ -382,3 +382,17 @@ def test_parallel_config_maps_to_mf_parallel(tmp_path):
     with pytest.raises(TrainConfigError, match="context_parallel = 2; .* must be 1"):
         bad.to_parallel_config()
     assert issubclass(ParallelConfigError, ValueError)
+
+
+def test_options_reach_into_lists_by_index(tmp_path):
+    path = write(tmp_path, "run.yaml", """\
+        callbacks:
+          - type: MFLossMonitor
+          - type: CheckpointMointor
+            save_checkpoint_steps: 100
+        """)
+    cfg = load_run_config(path, ["callbacks.1.save_checkpoint_steps=7"])
+    assert cfg.callbacks[1] == {"type": "CheckpointMointor", "save_checkpoint_steps": 7}
+    with pytest.raises(TrainConfigError, match=r"'callbacks' is a list of 2; '5' must be an "
+                                               r"index 0\.\.1"):
+        load_run_config(path, ["callbacks.5.prefix=x"])

@@ -101,23 +101,37 @@ def apply_options(data: dict[str, Any], origins: dict[str, str],
 
 def set_path(data: dict[str, Any], parts: Sequence[str], value: Any,
              origins: dict[str, str], origin: str) -> None:
-    """Set `data[a][b][c] = value` in place, making mappings on the way; record the origin."""
-    node = data
-    for depth, part in enumerate(parts[:-1]):
-        child = node.get(part)
+    """Set `data[a][b][c] = value` in place, making mappings on the way; record the origin.
+
+    A list is entered by index (`callbacks.1.save_checkpoint_steps`), within its length.
+    """
+    node: Any = data
+    path = ""
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        where = ".".join(parts[:depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise TrainConfigError(
+                    f"{origin}: '{'.'.join(parts[:depth])}' is a list of {len(node)}; "
+                    f"'{part}' must be an index 0..{len(node) - 1}")
+            key: Any = int(part)
+            path = join(path, key)
+        else:
+            key = part
+            path = join(path, part)
+        origins[path] = origin
+        if last:
+            node[key] = copy.deepcopy(value)
+            return
+        child = node.get(key) if isinstance(node, dict) else node[key]
         if child is None:
-            child = node[part] = {}
-        elif not isinstance(child, dict):
-            where = ".".join(parts[:depth + 1])
+            child = node[key] = {}
+        elif not isinstance(child, (dict, list)):
             raise TrainConfigError(
                 f"{origin}: '{where}' is a {type(child).__name__}, not a mapping, "
                 "so it has no key below it")
         node = child
-    node[parts[-1]] = copy.deepcopy(value)
-    path = ""
-    for part in parts:
-        path = join(path, part)
-        origins[path] = origin
 
 
 def apply_overrides(data: dict[str, Any], origins: dict[str, str], overrides: dict[str, Any],
