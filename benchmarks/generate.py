@@ -1,0 +1,340 @@
+"""mf-generate's `generate()` beside Hugging Face transformers' `generate()`, one run, same weights.
+
+For each shape (issue 5: LLaMA hidden 512, 8 layers, 8 heads, ffn 1376, vocab 32000; and
+GPT-2 124M), fp32, prompt 32, 128 new greedy tokens, batch 1 and 8:
+
+* random weights written once as a Hugging Face directory (numpy + safetensors); mf imports it
+  through its HF importer, the peer loads the same directory with transformers;
+* the greedy tokens of both must match;
+* tokens/s of the whole generate() call (prefill included) for mf and for the peer (torch CPU,
+  2 threads), time to first token (the prompt pass), mf's one-off compile time, and that a
+  second prompt length of the same bucket does not compile again;
+* the memory-bandwidth bound: weight bytes streamed per token over the copy bandwidth measured
+  here (STREAM convention: bytes read + written), and the weight matrix-vector products alone,
+  back to back in numpy/OpenBLAS;
+* the KV cache against full recompute (use_past=False) at 512 total tokens.
+
+    uv run python benchmarks/generate.py [--torch-python PATH] [--shapes llama,gpt2]
+
+torch never enters the project venv: the peer runs in a subprocess with `--torch-python`, by
+default a venv under ~/.cache/mf/bench-venv made (once) with `python3 -m venv` and
+`pip install torch==2.13.0 transformers safetensors`. Without one, only mf's figures print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROMPT, NEW, BATCHES = 32, 128, (1, 8)
+LONG_PROMPT, LONG_NEW = 480, 32  # 512 total tokens: KV cache against recompute
+TORCH_THREADS = 2
+VENV = Path("~/.cache/mf/bench-venv").expanduser()
+PEER_PACKAGES = ["torch==2.13.0", "transformers", "safetensors"]
+
+SHAPES = {
+    # Issue 5's LLaMA shape.
+    "llama": dict(model_type="llama", architectures=["LlamaForCausalLM"], hidden_size=512,
+                  intermediate_size=1376, num_attention_heads=8, num_hidden_layers=8,
+                  num_key_value_heads=8, vocab_size=32000, max_position_embeddings=512,
+                  rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=False,
+                  hidden_act="silu", bos_token_id=1, eos_token_id=2, torch_dtype="float32"),
+    # GPT-2 small, 124M parameters (Radford et al. 2019; HF "gpt2" config.json).
+    "gpt2": dict(model_type="gpt2", architectures=["GPT2LMHeadModel"], n_embd=768, n_layer=12,
+                 n_head=12, n_positions=1024, n_inner=None, vocab_size=50257,
+                 activation_function="gelu_new", layer_norm_epsilon=1e-5, resid_pdrop=0.0,
+                 embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=50256, eos_token_id=50256,
+                 tie_word_embeddings=True, torch_dtype="float32"),
+}
+
+
+# ---- the same random weights, as a Hugging Face directory ------------------------------------
+def hf_weights(shape: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """HF-named fp32 tensors. Weights N(0, 0.05) so the logits have clear winners (greedy
+    tokens then do not hinge on float rounding); norm weights around 1."""
+    def w(*dims):
+        return (rng.standard_normal(dims, dtype=np.float32) * np.float32(0.05))
+
+    def norm(dim):
+        return 1 + 0.1 * rng.standard_normal(dim, dtype=np.float32)
+
+    out = {}
+    if shape["model_type"] == "llama":
+        c, f, v = shape["hidden_size"], shape["intermediate_size"], shape["vocab_size"]
+        out["model.embed_tokens.weight"] = w(v, c)
+        for i in range(shape["num_hidden_layers"]):
+            p = f"model.layers.{i}."
+            for name in ("q", "k", "v", "o"):
+                out[p + f"self_attn.{name}_proj.weight"] = w(c, c)
+            out[p + "mlp.gate_proj.weight"] = w(f, c)
+            out[p + "mlp.up_proj.weight"] = w(f, c)
+            out[p + "mlp.down_proj.weight"] = w(c, f)
+            out[p + "input_layernorm.weight"] = norm(c)
+            out[p + "post_attention_layernorm.weight"] = norm(c)
+        out["model.norm.weight"] = norm(c)
+        out["lm_head.weight"] = w(v, c)
+    else:
+        c, v, n = shape["n_embd"], shape["vocab_size"], shape["n_positions"]
+        out["transformer.wte.weight"] = w(v, c)
+        out["transformer.wpe.weight"] = w(n, c)
+        for i in range(shape["n_layer"]):
+            p = f"transformer.h.{i}."
+            out[p + "ln_1.weight"], out[p + "ln_1.bias"] = norm(c), w(c)
+            out[p + "attn.c_attn.weight"], out[p + "attn.c_attn.bias"] = w(c, 3 * c), w(3 * c)
+            out[p + "attn.c_proj.weight"], out[p + "attn.c_proj.bias"] = w(c, c), w(c)
+            out[p + "ln_2.weight"], out[p + "ln_2.bias"] = norm(c), w(c)
+            out[p + "mlp.c_fc.weight"], out[p + "mlp.c_fc.bias"] = w(c, 4 * c), w(4 * c)
+            out[p + "mlp.c_proj.weight"], out[p + "mlp.c_proj.bias"] = w(4 * c, c), w(c)
+        out["transformer.ln_f.weight"], out["transformer.ln_f.bias"] = norm(c), w(c)
+    return out
+
+
+def write_hf_directory(shape: dict, directory: Path) -> int:
+    """Write config.json + model.safetensors; returns the bytes one decode step streams (every
+    matrix once; of the embedding only the rows looked up, i.e. none, unless it is tied)."""
+    from safetensors.numpy import save_file
+
+    weights = hf_weights(shape, np.random.default_rng(0))
+    save_file(weights, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    config = {k: v for k, v in shape.items() if v is not None}
+    (directory / "config.json").write_text(json.dumps(config, indent=2))
+    streamed = 0
+    for name, array in weights.items():
+        looked_up = name in ("model.embed_tokens.weight", "transformer.wpe.weight")
+        if not looked_up:  # GPT-2's wte is the tied LM head: streamed whole
+            streamed += array.nbytes
+    return streamed
+
+
+# ---- bounds measured here ---------------------------------------------------------------------
+def copy_bandwidth() -> float:
+    """Bytes per second of a 256 MiB numpy copy, counting bytes read + written (STREAM)."""
+    src = np.ones(64 * 2**20, np.float32)
+    dst = np.empty_like(src)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - start)
+    return 2 * src.nbytes / best
+
+
+def matvec_tokens_per_s(directory: Path) -> float:
+    """Tokens/s of only the weight matrix-vector products of one decode step, in numpy."""
+    from safetensors.numpy import load_file
+
+    mats = [a for n, a in load_file(str(directory / "model.safetensors")).items()
+            if a.ndim == 2 and n not in ("model.embed_tokens.weight", "transformer.wpe.weight")]
+    vectors = {m.shape[1]: np.ones(m.shape[1], np.float32) for m in mats}
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for m in mats:
+            m @ vectors[m.shape[1]]  # streams every element of m once
+        best = min(best, time.perf_counter() - start)
+    return 1 / best
+
+
+# ---- ours ---------------------------------------------------------------------------------------
+def run_ours(directory: Path, prompts: dict[int, np.ndarray], long_prompt: np.ndarray) -> dict:
+    import mf_generate  # noqa: F401  (installs model.generate)
+    from mf_generate import generate
+    from mf_models import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(directory)
+    out: dict = {"batches": {}}
+    for batch, ids in prompts.items():
+        start = time.perf_counter()
+        generate(model, ids, max_new_tokens=NEW, eos_token_id=None)  # compiles this bucket
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        res = generate(model, ids, max_new_tokens=NEW, eos_token_id=None, return_dict=True)
+        wall = time.perf_counter() - start
+        # Another prompt length of the same bucket (17..32 -> 32): no compile expected.
+        start = time.perf_counter()
+        generate(model, ids[:, 8:], max_new_tokens=NEW, eos_token_id=None)
+        other_length = time.perf_counter() - start
+        out["batches"][batch] = dict(
+            tokens=res.sequences[:, PROMPT:].tolist(), tok_s=batch * NEW / wall,
+            ttft_s=res.prefill_s, compile_s=first - wall,
+            other_length_tok_s=batch * NEW / other_length, wall_s=wall)
+    for use_past in (True, False):
+        generate(model, long_prompt, max_new_tokens=LONG_NEW, eos_token_id=None,
+                 use_past=use_past)  # compiles this bucket
+        start = time.perf_counter()
+        res = generate(model, long_prompt, max_new_tokens=LONG_NEW, eos_token_id=None,
+                       use_past=use_past, return_dict=True)
+        out["past" if use_past else "recompute"] = dict(
+            tok_s=LONG_NEW / (time.perf_counter() - start),
+            decode_tok_s=(LONG_NEW - 1) / res.decode_s,
+            tokens=res.sequences[:, LONG_PROMPT:].tolist())
+    return out
+
+
+# ---- the peer, in a python that has torch ------------------------------------------------------
+PEER = r"""
+import json, sys, time
+import numpy as np, torch, transformers
+torch.set_num_threads(int(sys.argv[3]))
+directory, spec = sys.argv[1], json.loads(open(sys.argv[2]).read())
+model = transformers.AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval()
+model.generation_config.eos_token_id = None
+new = spec["new"]
+out = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+       "batches": {}}
+with torch.no_grad():
+    for batch, ids in spec["prompts"].items():
+        ids = torch.tensor(ids)
+        kw = dict(attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=new,
+                  min_new_tokens=new, pad_token_id=0)
+        model.generate(ids, **dict(kw, max_new_tokens=8, min_new_tokens=8))  # warm up
+        start = time.perf_counter()
+        res = model.generate(ids, **kw)
+        wall = time.perf_counter() - start
+        start = time.perf_counter()
+        model(ids, attention_mask=torch.ones_like(ids), use_cache=True).logits[:, -1].argmax(-1)
+        ttft = time.perf_counter() - start
+        out["batches"][batch] = dict(tokens=res[:, ids.shape[1]:].tolist(),
+                                     tok_s=ids.shape[0] * new / wall, ttft_s=ttft, wall_s=wall)
+print(json.dumps(out))
+"""
+
+
+def peer_python(requested: str | None) -> tuple[str | None, str]:
+    """The python to run the peer with, or None and why not."""
+    if requested:
+        if not Path(requested).exists():
+            return None, f"--torch-python {requested} does not exist"
+        return requested, ""
+    python = VENV / "bin" / "python"
+    if python.exists():
+        return str(python), ""
+    base = shutil.which("python3")
+    if base is None:
+        return None, "no python3 on PATH to make the peer's venv"
+    print(f"making the peer venv {VENV} (python3 -m venv; pip install "
+          f"{' '.join(PEER_PACKAGES)}) ...", flush=True)
+    try:
+        subprocess.run([base, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", *PEER_PACKAGES], check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        shutil.rmtree(VENV, ignore_errors=True)
+        return None, (f"could not make {VENV} ({exc}); give a python with torch 2.13 and "
+                      "transformers as --torch-python PATH")
+    return str(python), ""
+
+
+def run_peer(python: str, directory: Path, prompts: dict[int, np.ndarray]) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
+        json.dump({"new": NEW, "prompts": {str(b): p.tolist() for b, p in prompts.items()}},
+                  spec)
+    env = dict(os.environ, OMP_NUM_THREADS=str(TORCH_THREADS))
+    try:
+        result = subprocess.run([python, "-c", PEER, str(directory), spec.name,
+                                 str(TORCH_THREADS)], capture_output=True, text=True, env=env)
+    finally:
+        os.unlink(spec.name)
+    if result.returncode != 0:
+        raise RuntimeError(f"the peer failed: {result.stderr.strip().splitlines()[-1:]}")
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    data["batches"] = {int(b): v for b, v in data["batches"].items()}
+    return data
+
+
+# ---- report ----------------------------------------------------------------------------------
+def first_difference(a: list, b: list) -> str:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape == b.shape and (a == b).all():
+        return f"identical ({a.shape[0]} x {a.shape[1]})"
+    diff = np.argwhere(a != b)
+    row, col = diff[0] if len(diff) else (0, 0)
+    return f"DIFFER: row {row} token {col} first ({(a == b).mean():.0%} equal)"
+
+
+def report(name: str, shape: dict, streamed: int, bandwidth: float, matvec: float, ours: dict,
+           peer: dict | None) -> None:
+    params = sum(np.prod(a.shape) for a in hf_weights(shape, np.random.default_rng(0)).values())
+    print(f"\n== {name}: {params / 1e6:.0f}M parameters, fp32, prompt {PROMPT}, {NEW} new "
+          f"tokens, greedy ==")
+    bound = bandwidth / streamed
+    print(f"bandwidth bound: {streamed / 1e6:.0f} MB of weights per token / "
+          f"{bandwidth / 1e9:.1f} GB/s copy = {bound:.1f} tokens/s at batch 1; "
+          f"matrix-vector products alone (numpy): {matvec:.1f} tokens/s")
+    header = (f"{'batch':>5} | {'mf tok/s':>8} | {'HF tok/s':>8} | {'mf/HF':>5} | "
+              f"{'mf TTFT ms':>10} | {'HF TTFT ms':>10} | {'mf compile s':>12} | "
+              f"{'mf prompt 24':>12} | greedy tokens")
+    print(header)
+    print("-" * len(header))
+    for batch in BATCHES:
+        o = ours["batches"][batch]
+        p = peer["batches"][batch] if peer else None
+        ratio = f"{o['tok_s'] / p['tok_s']:5.2f}" if p else f"{'-':>5}"
+        hf_tps = f"{p['tok_s']:8.1f}" if p else f"{'-':>8}"
+        hf_ttft = f"{p['ttft_s'] * 1000:10.1f}" if p else f"{'-':>10}"
+        same = first_difference(o["tokens"], p["tokens"]) if p else "no peer"
+        print(f"{batch:>5} | {o['tok_s']:8.1f} | {hf_tps} | {ratio} | "
+              f"{o['ttft_s'] * 1000:10.1f} | {hf_ttft} | {o['compile_s']:12.1f} | "
+              f"{o['other_length_tok_s']:12.1f} | {same}")
+    print("tokens/s of whole generate() calls; TTFT = the prompt pass; mf compile = first call "
+          "- second; mf prompt 24 = a 24-token prompt next (same prefill bucket: no compile)")
+    past, full = ours["past"], ours["recompute"]
+    print(f"KV cache vs recompute at {LONG_PROMPT}+{LONG_NEW} = {LONG_PROMPT + LONG_NEW} tokens "
+          f"(batch 1): {past['tok_s']:.1f} vs {full['tok_s']:.2f} tokens/s = "
+          f"{past['tok_s'] / full['tok_s']:.1f}x (decode steps alone "
+          f"{past['decode_tok_s'] / full['decode_tok_s']:.1f}x); greedy tokens "
+          f"{first_difference(past['tokens'], full['tokens'])}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--torch-python", help="python of a venv with torch + transformers "
+                        f"(default: {VENV}, made if missing)")
+    parser.add_argument("--shapes", default="llama,gpt2",
+                        help="comma-separated: " + ", ".join(SHAPES))
+    args = parser.parse_args()
+    names = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    for name in names:
+        if name not in SHAPES:
+            parser.error(f"unknown shape '{name}'; allowed: {', '.join(SHAPES)}")
+
+    python, why = peer_python(args.torch_python)
+    if python is None:
+        print(f"no peer: {why}. Printing mf's figures only.", file=sys.stderr)
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; others' jobs add noise)")
+    bandwidth = copy_bandwidth()
+    for name in names:
+        shape = SHAPES[name]
+        vocab = shape["vocab_size"]
+        rng = np.random.default_rng(1)
+        prompts = {b: rng.integers(4, vocab, (b, PROMPT)).astype(np.int64) for b in BATCHES}
+        long_prompt = rng.integers(4, vocab, (1, LONG_PROMPT)).astype(np.int64)
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = Path(tmp)
+            streamed = write_hf_directory(shape, directory)
+            matvec = matvec_tokens_per_s(directory)
+            peer = None
+            if python is not None:
+                try:
+                    peer = run_peer(python, directory, prompts)
+                except (RuntimeError, ValueError, OSError) as exc:
+                    print(f"no peer figures for {name}: {exc}", file=sys.stderr)
+            ours = run_ours(directory, prompts, long_prompt)
+        report(name, shape, streamed, bandwidth, matvec, ours, peer)
+        if peer:
+            v = peer["versions"]
+            print(f"peer: torch {v['torch']}, transformers {v['transformers']}, "
+                  f"{TORCH_THREADS} threads")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
