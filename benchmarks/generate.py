@@ -216,7 +216,8 @@ def peer_python(requested: str | None) -> tuple[str | None, str]:
             return None, f"--torch-python {requested} does not exist"
         return requested, ""
     python = VENV / "bin" / "python"
-    if python.exists():
+    check = [str(python), "-c", "import torch, transformers, safetensors"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
         return str(python), ""
     base = shutil.which("python3")
     if base is None:
@@ -224,10 +225,10 @@ def peer_python(requested: str | None) -> tuple[str | None, str]:
     print(f"making the peer venv {VENV} (python3 -m venv; pip install "
           f"{' '.join(PEER_PACKAGES)}) ...", flush=True)
     try:
-        subprocess.run([base, "-m", "venv", str(VENV)], check=True)
+        if not python.exists():
+            subprocess.run([base, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", *PEER_PACKAGES], check=True)
     except (OSError, subprocess.CalledProcessError) as exc:
-        shutil.rmtree(VENV, ignore_errors=True)
         return None, (f"could not make {VENV} ({exc}); give a python with torch 2.13 and "
                       "transformers as --torch-python PATH")
     return str(python), ""
