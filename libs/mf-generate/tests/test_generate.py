@@ -193,3 +193,19 @@ def test_bad_settings_and_inputs_are_one_line_errors(llama):
     _one_line(info, "streamer needs batch size 1")
     with pytest.raises(ModelConfigError, match=r"token id 600 is outside the vocabulary"):
         generate(llama, [[5, 600]])
+
+
+def test_cached_buckets_are_bounded_by_count_and_bytes(llama, monkeypatch):
+    from mf_generate import generation
+
+    monkeypatch.setattr(generation, "_CACHED", type(generation._CACHED)())
+    for length in (64, 128):  # new caches only, nothing compiles
+        step_bucket(llama, 4, length)
+    assert [k for k in compiled_buckets(llama)["cache"]] == [(4, 64), (4, 128)]
+    monkeypatch.setattr(generation, "MAX_CACHED_BUCKETS", 1)
+    step_bucket(llama, 8, 64)
+    assert compiled_buckets(llama)["cache"] == [(8, 64)]
+    monkeypatch.setattr(generation, "MAX_CACHED_BUCKETS", 4)
+    monkeypatch.setattr(generation, "MAX_CACHED_BYTES", 1)  # only the newest can stay
+    step_bucket(llama, 2, 128)
+    assert compiled_buckets(llama)["cache"] == [(2, 128)]
