@@ -112,10 +112,11 @@ def pack_prompts(input_ids, attention_mask, fill_id: int) -> tuple[np.ndarray, n
             raise GenerateConfigError(
                 f"attention_mask rows of lengths {[len(r) for r in mask_rows]} must match the "
                 f"input_ids rows of lengths {[len(r) for r in rows]}")
-        masks = np.asarray([np.asarray(m) != 0 for m in mask_rows]) if rows else None
-        if _left_padded(masks) and all(m.any() for m in masks):
+        masks = [np.asarray(m) != 0 for m in mask_rows]
+        if len({len(r) for r in rows}) == 1 and _left_padded(np.stack(masks)) and all(
+                m.any() for m in masks):
             # Already in the shape we need: keep the prompt exactly as given (pads included).
-            return np.stack(rows).astype(np.int32), masks.astype(np.int32)
+            return np.stack(rows).astype(np.int32), np.stack(masks).astype(np.int32)
         rows = [row[m] for row, m in zip(rows, masks, strict=True)]
     for i, row in enumerate(rows):
         if len(row) == 0:
@@ -132,8 +133,6 @@ def pack_prompts(input_ids, attention_mask, fill_id: int) -> tuple[np.ndarray, n
 
 def _left_padded(masks: np.ndarray) -> bool:
     """Whether every row of a boolean (B, T) mask is zeros then ones."""
-    if masks.ndim != 2:
-        return False
     return bool((np.diff(masks.astype(np.int8), axis=1) >= 0).all())
 
 
