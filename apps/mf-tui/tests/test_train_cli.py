@@ -124,7 +124,7 @@ def test_a_second_run_into_the_same_output_dir_is_refused(job, capsys):
     assert json.loads((job["out"] / "status.json").read_text())["state"] == "finished"
 
 
-# ---- the default job ------------------------------------------------------------------------------
+# ---- the default job ---------------------------------------------------------------------------
 
 def test_the_default_job_shortened(tmp_path, capsys, monkeypatch):
     """configs/quickstart.yaml with a smaller model and 3 steps: the same path as the README's
@@ -162,7 +162,7 @@ def test_the_default_job_as_the_readme_runs_it(tmp_path):
     assert (tmp_path / "output" / "quickstart" / "checkpoints" / "checkpoint-300").is_dir()
 
 
-# ---- bad input ------------------------------------------------------------------------------------
+# ---- bad input ---------------------------------------------------------------------------------
 
 @pytest.fixture
 def bad(tmp_path, job, corpus):

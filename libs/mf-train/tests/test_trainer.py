@@ -205,3 +205,43 @@ def test_dataset_arguments_become_config_keys(tmp_path):
     assert (loader.type, loader.dataset_dir) == ("MindDataset", str(path.parent))
     assert trainer.config.eval_dataset.data_loader.type == "JsonLinesDataset"
     assert math.isclose(trainer.config.lr_schedule.learning_rate, 5e-5)
+
+
+# ---- LoRA fine-tuning -------------------------------------------------------------------------
+
+def test_lora_finetune_trains_and_saves_only_lora_weights_and_resumes_exactly(trained,
+                                                                              tmp_path):
+    from safetensors.numpy import load_file
+
+    from mf_train.lora.model import is_lora_name
+
+    pretrained = trained["job"].root  # a job directory: its newest checkpoint's weights
+    base = load_file(str(pretrained / "checkpoints" / "checkpoint-12" / "model.safetensors"))
+
+    def finetune(output, **kwargs):
+        args = TrainingArguments(output_dir=str(output), batch_size=4, learning_rate=1e-2,
+                                 warmup_steps=1, max_steps=4, save_steps=2, seed=5)
+        trainer = Trainer(model="llama_debug", pet_method="lora", args=args,
+                          train_dataset=TRAIN, log_to_console=False)
+        trainer.finetune(finetune_checkpoint=pretrained, **kwargs)
+        return trainer
+
+    trainer = finetune(tmp_path / "lora")
+    saved = load_file(str(tmp_path / "lora" / "checkpoints" / "checkpoint-4" /
+                          "model.safetensors"))
+    assert saved and all(is_lora_name(name) for name in saved)
+    assert any(np.abs(w).max() > 0 for n, w in saved.items() if n.endswith("lora_b"))
+    for param in trainer.model.get_parameters():  # the base did not move
+        if not is_lora_name(param.name):
+            np.testing.assert_array_equal(param.asnumpy(), base[param.name], param.name)
+
+    # A resume restores the LoRA weights from the run's checkpoint and the frozen base from
+    # the pretrained checkpoint, and replays steps 3-4 exactly.
+    finetune(tmp_path / "resumed", resume_from_checkpoint=tmp_path / "lora" / "checkpoints" /
+             "checkpoint-2")
+    first = read_events(JobDir(tmp_path / "lora").events_file(0)).events
+    again = read_events(JobDir(tmp_path / "resumed").events_file(0)).events
+    losses = {e["step"]: e["loss"] for e in first if e["kind"] == "step"}
+    replayed = {e["step"]: e["loss"] for e in again if e["kind"] == "step"}
+    assert sorted(replayed) == [3, 4]
+    assert [replayed[s] for s in (3, 4)] == [losses[s] for s in (3, 4)]

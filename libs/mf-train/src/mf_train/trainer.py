@@ -71,6 +71,8 @@ class Trainer:
         self._model_notes: list[str] = []
         self._tokenizer_notes: list[str] = []
         self._job_exists = False  # set by the msrun worker: the launcher made the job dir
+        self._lora_applied = False
+        self._weights_ready = False  # trained or loaded here: evaluate/predict keep them
         self.last_summary: TrainSummary | None = None
 
     # ---- configuration ------------------------------------------------------------------------
@@ -150,10 +152,41 @@ class Trainer:
     # ---- model and tokenizer ------------------------------------------------------------------
     @property
     def model(self) -> Any:
-        """The model (built on first use: a preset, an instance, or model.model_config)."""
+        """The model (built on first use: a preset, an instance, or model.model_config).
+
+        Under pet_method="lora" the LoRA layers are added once the base weights are in
+        (`_ready_model`), so a base checkpoint loads strictly, name for name.
+        """
         if self._model is None:
             self._model = self._build_model()
         return self._model
+
+    def _ready_model(self, base_source: str | Path | None) -> Any:
+        """The model with its weights: `base_source` loaded (unless the weights are already
+        this Trainer's, e.g. trained), then LoRA applied under pet_method="lora"."""
+        model = self.model
+        if base_source:
+            self._load_any(model, base_source)
+        if self.pet_method == "lora" and not self._lora_applied:
+            self._apply_lora(model)
+            self._lora_applied = True
+        return model
+
+    def _load_any(self, model: Any, source: str | Path) -> None:
+        """Base weights, or a LoRA-only checkpoint (a LoRA run's) onto a LoRA model."""
+        from mf_train.model_setup import load_start_weights, read_start_weights
+
+        if self._lora_applied:
+            from mf_train.lora import load_lora
+            from mf_train.lora.model import is_lora_name
+
+            weights = read_start_weights(source, model)
+            if weights and all(is_lora_name(name) for name in weights):
+                load_lora(model, weights)
+                return
+            raise TrainConfigError(f"{source}: this Trainer's model already has LoRA layers; "
+                                   "give a LoRA checkpoint (a LoRA run's job or checkpoint)")
+        load_start_weights(model, source)
 
     def _build_model(self) -> Any:
         from mf_train.model_setup import build_model
@@ -167,9 +200,10 @@ class Trainer:
                                      "not used")
         # job.yaml records the model actually trained, whatever named it
         resolved = {k: v for k, v in model.config.to_dict().items() if k != "name"}
+        pet = self.config.model.model_config.get("pet_config")
+        if pet:
+            resolved["pet_config"] = pet
         self._rebuild({"model.model_config": resolved}, "the model")
-        if self.pet_method == "lora":
-            self._apply_lora(model)
         return model
 
     def _apply_lora(self, model: Any) -> None:
@@ -233,8 +267,7 @@ class Trainer:
             self._eval_data = self._dataset_argument(eval_dataset, "eval_dataset")
             self.config = self._build_config()
         world = setup_context(self.config)
-        model = self.model
-        self._load_weights(model, eval_checkpoint, "eval")
+        model = self._model_for_inference(eval_checkpoint)
         prepared = prepare_run(self.config, self._tokenizer(), eval_dataset=self._eval_data,
                                create_job=False, vocab_size=model.config.vocab_size,
                                need_train_data=False)
@@ -262,8 +295,7 @@ class Trainer:
         if not prompts or not all(isinstance(p, str) for p in prompts):
             raise TrainConfigError("input_data must be a string or a list of strings")
         setup_context(self.config)
-        model = self.model
-        self._load_weights(model, predict_checkpoint, "predict")
+        model = self._model_for_inference(predict_checkpoint)
         tokenizer = self._tokenizer()
         if tokenizer is None:
             raise TrainConfigError("predict needs a tokenizer: processor.tokenizer in the run "
@@ -316,15 +348,21 @@ class Trainer:
             return self._args.per_device_eval_batch_size
         return self.config.runner_config.batch_size
 
-    def _load_weights(self, model: Any, source: str | Path | bool | None, mode: str) -> None:
-        from mf_train.model_setup import load_start_weights
-
-        if source is False:
-            return
-        if source is None or source is True:
-            source = self.config.load_checkpoint or None
-        if source:
-            load_start_weights(model, source, strict=self.pet_method != "lora")
+    def _model_for_inference(self, checkpoint: str | Path | bool | None) -> Any:
+        """evaluate/predict: this Trainer's weights once it has trained or loaded some;
+        otherwise load_checkpoint (the base, under LoRA) and `checkpoint`."""
+        if checkpoint is False or (checkpoint in (None, True) and self._weights_ready):
+            return self._ready_model(None)
+        base = self.config.load_checkpoint or None
+        if self.pet_method == "lora" and not self._lora_applied:
+            model = self._ready_model(base)  # the base, then LoRA layers
+            if checkpoint not in (None, True):
+                self._load_any(model, checkpoint)  # the LoRA run's weights
+        else:
+            source = checkpoint if checkpoint not in (None, True) else base
+            model = self._ready_model(source)
+        self._weights_ready = True
+        return model
 
     def _resume_source(self, resume_from: str | Path | bool | None,
                        resume_training: bool | None) -> Path | None:
@@ -355,12 +393,19 @@ class Trainer:
             self._rebuild({"run_mode": mode}, f"Trainer.{mode}()")
         world = setup_context(self.config)
         tokenizer = self._tokenizer()
-        model = self.model
         resume = self._resume_source(resume_from, resume_training)
-        if resume is None:
-            self._load_weights(model, start_weights, mode)
-        elif self.pet_method == "lora":
-            self._load_weights(model, start_weights, mode)  # the frozen base is not in it
+        start = None
+        if start_weights not in (False,) and not (self._weights_ready and start_weights is None):
+            start = (start_weights if start_weights not in (None, True)
+                     else self.config.load_checkpoint or None)
+        if mode == "finetune" and start is None and not self._weights_ready:
+            self._model_notes.append("finetune without load_checkpoint: training from "
+                                     "randomly initialised weights")
+        # A resume restores every trained weight; under LoRA the frozen base is not in the
+        # checkpoint and comes from load_checkpoint as at the start.
+        base = start if resume is None or self.pet_method == "lora" else None
+        model = self._ready_model(base)
+        self._weights_ready = True
         return self._run_training(model, tokenizer, world, resume, argv)
 
     def _saved_params(self, model: Any) -> list[Any]:
