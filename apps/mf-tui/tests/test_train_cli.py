@@ -231,6 +231,8 @@ def test_stray_arguments_and_bad_options(bad, capsys, tmp_path):
     fails(capsys, tmp_path, ["train", str(path), "--options", "seed"],
           r"--options expects KEY=VALUE")
     fails(capsys, tmp_path, ["predict", str(path)], r"mf predict needs at least one --input")
+    fails(capsys, tmp_path, ["predict", str(path), "--input", "x", "--temperature", "0"],
+          r"temperature=0.0 must be > 0 when sampling")
 
 
 def test_a_bad_config_fails_before_mindspore_is_imported(tmp_path):

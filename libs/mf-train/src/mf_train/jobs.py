@@ -62,7 +62,8 @@ def pet_method_of(config: RunConfig) -> str:
 def run_job(config_path: str | Path, options: Sequence[str] = (), mode: str = "train", *,
             callbacks: Sequence[Any] = (), echo: bool = True, step_lines: bool = True,
             argv: Sequence[str] | None = None, input_data: Sequence[str] | None = None,
-            streamer: Any = None, max_new_tokens: int | None = None) -> JobResult:
+            streamer: Any = None, max_new_tokens: int | None = None,
+            generate: dict[str, Any] | None = None) -> JobResult:
     """Run one job from a run YAML; errors are one line with an exit code.
 
     `echo` prints the run's summary, evaluations and checkpoints to stderr, `step_lines` the
@@ -87,7 +88,8 @@ def run_job(config_path: str | Path, options: Sequence[str] = (), mode: str = "t
         return JobResult(mode, metrics=trainer.evaluate())
     prompts = list(input_data or [])
     return JobResult(mode, predictions=trainer.predict(input_data=prompts, streamer=streamer,
-                                                      max_new_tokens=max_new_tokens))
+                                                      max_new_tokens=max_new_tokens,
+                                                      **(generate or {})))
 
 
 def _job_root(config: RunConfig) -> Path:

@@ -104,13 +104,25 @@ def predict(
     options: list[str] = OPTIONS,
     inputs: list[str] = INPUTS,
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Tokens to generate."),
+    do_sample: bool = typer.Option(False, "--do-sample",
+                                   help="Sample instead of taking the most likely token."),
+    top_k: int = typer.Option(None, "--top-k", help="Sample from the k most likely tokens."),
+    temperature: float = typer.Option(None, "--temperature", help="Divide the logits by t > 0."),
+    seed: int = typer.Option(None, "--seed", help="Seed of sampling: same seed, same text."),
     stream: bool = typer.Option(False, "--stream", help="Print the text as it is generated."),
 ) -> None:
-    """Continue each --input with load_checkpoint's weights."""
+    """Continue each --input with load_checkpoint's weights (greedy unless --do-sample)."""
     if not inputs:
         raise TrainUsageError("mf predict needs at least one --input TEXT")
     if max_new_tokens < 1:
         raise TrainUsageError(f"--max-new-tokens {max_new_tokens}; it must be >= 1")
+    sampling = {k: v for k, v in (("top_k", top_k), ("temperature", temperature),
+                                  ("seed", seed)) if v is not None}
+    if do_sample or sampling:
+        from mf_generate import GenerationConfig
+
+        sampling["do_sample"] = True
+        GenerationConfig(**sampling)  # one-line errors for bad values, before anything loads
     from mf_train.jobs import load_job_config, run_job
 
     streamer = None
@@ -123,7 +135,7 @@ def predict(
             load_job_config(config, option_list, "predict")))
         streamer = TextStreamer(tokenizer, skip_special_tokens=True) if tokenizer else None
     result = run_job(config, option_list, "predict", echo=False, input_data=inputs,
-                     streamer=streamer, max_new_tokens=max_new_tokens)
+                     streamer=streamer, max_new_tokens=max_new_tokens, generate=sampling)
     if stream:
         typer.echo("")
         return
