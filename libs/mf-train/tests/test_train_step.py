@@ -139,3 +139,22 @@ def test_optimizer_state_refuses_another_model(whole):
     del broken[name]
     with pytest.raises(CheckpointMismatchError, match="optimizer state lacks"):
         load_optimizer_state(whole["optimizer"], broken)
+
+
+def test_fp16_compute_with_a_loss_scale_tracks_fp32(whole, batches):
+    from mf_models import AutoModelForCausalLM
+    from mf_models.registry import config_from_dict
+
+    from mf_train.train_step import TrainStep
+
+    model = AutoModelForCausalLM.from_config(
+        config_from_dict({**TINY_LLAMA, "compute_dtype": "float16"}), seed=3)
+    optimizer = build_adamw(model.trainable_params(), np.full(8, 1e-2, np.float32), beta1=0.9,
+                            beta2=0.95, eps=1e-8, weight_decay=0.01)
+    step = TrainStep(model, optimizer, max_grad_norm=MAX_NORM, skip_nonfinite=True)
+    out = step.step([batches[0]], loss_scale=1024.0)  # unscaled inside the graph
+    assert out.finite
+    reference = whole["outputs"][0]
+    assert out.loss == pytest.approx(reference.loss, rel=2e-3)
+    assert out.grad_norm == pytest.approx(reference.grad_norm, rel=2e-2)
+    assert {p.dtype for p in model.trainable_params()} == {ms.float32}  # fp32 master weights

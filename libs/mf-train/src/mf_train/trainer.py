@@ -455,6 +455,12 @@ class Trainer:
         if prepared.resume is not None:
             self._restore(model, optimizer, prepared.resume, state, saved)
             restore_all_rng(prepared.resume.state.rng)
+            if self._args is not None and self._args.ignore_data_skip:
+                # Hugging Face's ignore_data_skip: weights and optimizer resume, the data
+                # starts again at the first batch (so the run is no longer an exact replay)
+                state.position = type(prepared.start)()
+                self._model_notes.append("ignore_data_skip: the data restarts at the first "
+                                         "batch; this resume does not replay the run exactly")
         evaluator = None
         if config.do_eval and prepared.eval_dataset is not None:
             evaluator = Evaluator(model, prepared.eval_dataset, self._eval_batch_size(),

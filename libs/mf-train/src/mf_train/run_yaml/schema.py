@@ -98,6 +98,9 @@ class RecomputeConfig(Section):
 
 @dataclass
 class RunnerConfig(Section):
+    # Data sinking (MindSpore feeding `sink_size` steps to the device at once) and the
+    # initial_* counters (a resume reads its position from the checkpoint) act on nothing here.
+    INERT = frozenset({"sink_mode", "sink_size", "initial_epoch", "initial_step"})
     epochs: int = 1
     batch_size: int = 1  # per device, per micro batch
     sink_mode: bool = True
