@@ -243,3 +243,21 @@ def test_a_bad_config_fails_before_mindspore_is_imported(tmp_path):
                             text=True, cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "lr_schedule.type = 'cosin'; allowed: " in result.stderr
+
+
+def test_the_progress_bar_follows_step_records():
+    from mf_train.callbacks import StepRecord, TrainInfo, TrainSummary
+
+    from mf_tui.commands.train import _Progress
+
+    bar = _Progress()
+    bar.on_train_begin(TrainInfo(total_steps=5, start_step=2, global_batch_size=4,
+                                 seq_length=8))
+    task = bar.progress.tasks[0]
+    assert (task.total, task.completed) == (5, 2)  # a resumed run starts part-way
+    bar.on_step_end(StepRecord(step=3, total_steps=5, epoch=0, loss=1.23456, lr=1e-3,
+                               grad_norm=0.5, tokens_per_s=1234.4, mem_gib=0.5))
+    assert task.completed == 3
+    assert task.fields == {"loss": "1.2346", "speed": "1234"}
+    bar.on_train_end(TrainSummary(steps=3, last_loss=1.2, checkpoint=None))
+    assert bar.task is None and not bar.progress.live.is_started

@@ -75,7 +75,7 @@ def run_job(config_path: str | Path, options: Sequence[str] = (), mode: str = "t
     config = load_job_config(config_path, options, mode)
     world = config.parallel_config.data_parallel
     if mode in ("train", "finetune") and world > 1 and not launched_by_msrun():
-        printer = [StepPrinter()] if echo and step_lines else []
+        printer = [StepPrinter(step_lines)] if echo else []
         return launch_data_parallel(config_path, options, mode, config,
                                     callbacks=[*callbacks, *printer], argv=argv)
     trainer = Trainer(args=config, pet_method=pet_method_of(config), callbacks=callbacks,
@@ -171,9 +171,14 @@ def launch_data_parallel(config_path: str | Path, options: Sequence[str], mode: 
 
 
 class StepPrinter:
-    """The step and eval lines of a launched job, on stderr (as one process prints them)."""
+    """The eval (and step) lines of a launched job, on stderr, as one process prints them."""
+
+    def __init__(self, steps: bool = True):
+        self.steps = steps
 
     def on_step_end(self, record: StepRecord) -> None:
+        if not self.steps:
+            return
         print(format_step_line(record.step, record.total_steps, record.loss, record.lr,
                                record.grad_norm, record.tokens_per_s, record.mem_gib),
               file=sys.stderr, flush=True)

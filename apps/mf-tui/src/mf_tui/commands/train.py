@@ -204,13 +204,13 @@ class _Progress:
         self.progress.update(self.task, completed=record.step, loss=f"{record.loss:.4f}",
                              speed=f"{record.tokens_per_s:.0f}")
 
-    def on_evaluate(self, record) -> None:
-        text = ", ".join(f"{k} {v:.4f}" for k, v in record.metrics.items())
-        self.progress.console.print(f"eval at step {record.step}: {text}")
+    def on_train_end(self, summary) -> None:
+        self.stop()  # before a sample is streamed to stdout
 
     def stop(self) -> None:
         if self.task is not None:
             self.progress.stop()
+            self.task = None
 
 
 @data_app.command("prepare")
