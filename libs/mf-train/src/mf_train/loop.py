@@ -34,7 +34,6 @@ from mf_train.distributed import World
 from mf_train.errors import MfTrainError
 from mf_train.jobdir import EventWriter, JobDir, worker_logger
 from mf_train.loss_scale import LossScale
-from mf_train.lr_schedule import learning_rates
 from mf_train.optim import optimizer_state, optimizer_step
 from mf_train.prepare import PreparedRun
 from mf_train.steplog import format_step_line
@@ -92,7 +91,8 @@ class LoopState:
 class TrainingLoop:
     """Runs one prepared run to its end on this rank."""
 
-    def __init__(self, *, prepared: PreparedRun, model: Any, optimizer: Any, train_step: Any,
+    def __init__(self, *, prepared: PreparedRun, model: Any, optimizer: Any,
+                 learning_rates: np.ndarray, train_step: Any,
                  evaluator: Any | None, saved_params: list[Any], world: World, job: JobDir,
                  settings: LoopSettings, state: LoopState, callbacks: list[Any],
                  summary_lines: list[str]):
@@ -112,8 +112,7 @@ class TrainingLoop:
         self.evaluations: list[EvalRecord] = []
         self.last_checkpoint: Path | None = None
         self._log: _Log | None = None
-        self.lrs = learning_rates(prepared.schedule,
-                                  max(prepared.total_steps, prepared.train_steps) + 1)
+        self.lrs = learning_rates  # the optimizer's array: what each step used, for the log
         seq_length = prepared.train_dataset.sample_length - 1
         self.tokens_per_step = self.config.global_batch_size * seq_length
         self.info = TrainInfo(total_steps=prepared.train_steps, start_step=state.step,

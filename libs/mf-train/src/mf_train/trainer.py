@@ -17,7 +17,6 @@ before the job directory exists (`prepare.prepare_run`).
 
 from __future__ import annotations
 
-import copy
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,12 +30,11 @@ from mf_train.data import TokenDataset
 from mf_train.errors import CheckpointNotFoundError, TrainConfigError
 from mf_train.evaluation import EvalPrediction, metric_types
 from mf_train.run_yaml import RunConfig, apply_overrides, run_config_from_mapping
-from mf_train.run_yaml.load import load_mapping
+from mf_train.run_yaml.from_args import loader_type_of, mapping_from_args
 from mf_train.training_args import TrainingArguments
 
 TASKS = ("text_generation", "causal_language_modeling", "general")
 PET_METHODS = ("", "lora")
-TEXT_SUFFIXES = (".txt", ".py", ".md")
 
 
 class Trainer:
@@ -62,7 +60,7 @@ class Trainer:
         self.log_to_console = log_to_console
         self.log_steps_to_console = log_steps_to_console
         self._model_arg = model
-        self._data, self._origins, self._files, self._options = _mapping_from_args(args)
+        self._data, self._origins, self._files, self._options = mapping_from_args(args)
         self._args = args if isinstance(args, TrainingArguments) else None
         self._train_data = self._dataset_argument(train_dataset, "train_dataset")
         self._eval_data = self._dataset_argument(eval_dataset, "eval_dataset")
@@ -83,7 +81,7 @@ class Trainer:
         if isinstance(dataset, TokenDataset):
             return dataset
         if isinstance(dataset, (str, Path)):
-            self._override({f"{section}.data_loader.type": _loader_type_of(Path(dataset)),
+            self._override({f"{section}.data_loader.type": loader_type_of(Path(dataset)),
                             f"{section}.data_loader.dataset_dir": str(dataset)},
                            f"Trainer({section}=...)")
             return None
@@ -421,6 +419,7 @@ class Trainer:
         from mf_train.jobdir import JobDir
         from mf_train.loop import LoopSettings, LoopState, TrainingLoop, restore_all_rng
         from mf_train.loss_scale import step_wrapper_from_config
+        from mf_train.lr_schedule import learning_rates
         from mf_train.model_setup import apply_recompute
         from mf_train.optim import build_adamw
         from mf_train.prepare import prepare_run
@@ -440,8 +439,8 @@ class Trainer:
         recomputed = apply_recompute(model, config.recompute_config)
         rc, pc = config.runner_config, config.parallel_config
         micro_batches = pc.micro_batch_num * rc.gradient_accumulation_steps
-        from mf_train.lr_schedule import learning_rates
-
+        # the whole run's rates (past the schedule's end if the run is longer): AdamW indexes
+        # them with its global_step, in the graph
         lrs = learning_rates(prepared.schedule,
                              max(prepared.total_steps, prepared.train_steps) + 1)
         optimizer = build_adamw(list(model.trainable_params()), lrs,
@@ -479,6 +478,7 @@ class Trainer:
             save_epochs=bool(self._args and self._args.save_strategy == "epoch"))
         lines = self._summary_lines(prepared, model, recomputed, plan, resume, world)
         loop = TrainingLoop(prepared=prepared, model=model, optimizer=optimizer,
+                            learning_rates=lrs,
                             train_step=train_step, evaluator=evaluator, saved_params=saved,
                             world=world, job=job, settings=settings, state=state,
                             callbacks=self.callbacks, summary_lines=lines)
@@ -544,81 +544,3 @@ class Trainer:
 def _np_dtype(param: Any) -> Any:
     return {"Float16": np.float16, "Float32": np.float32, "BFloat16": np.float32,
             "Int32": np.int32}.get(str(param.dtype), np.float32)
-
-
-def _loader_type_of(path: Path) -> str:
-    """MindDataset for MindRecord, JsonLinesDataset for .jsonl, else TextFileDataset."""
-    if path.is_dir():
-        names = [p.suffix for p in path.iterdir()]
-        if ".mindrecord" in names:
-            return "MindDataset"
-        if ".jsonl" in names or ".json" in names:
-            return "JsonLinesDataset"
-        return "TextFileDataset"
-    if path.suffix == ".mindrecord":
-        return "MindDataset"
-    if path.suffix in (".jsonl", ".json"):
-        return "JsonLinesDataset"
-    return "TextFileDataset"
-
-
-def _mapping_from_args(args: Any) -> tuple[dict[str, Any], dict[str, str], list[Path],
-                                           tuple[str, ...]]:
-    """(raw run-YAML mapping, key origins, files, options) for any accepted `args`."""
-    if args is None:
-        return {}, {}, [], ()
-    if isinstance(args, (str, Path)):
-        data, origins, files = load_mapping(args)
-        return data, origins, files, ()
-    if isinstance(args, RunConfig):
-        return copy.deepcopy(args.raw), dict(args.origins), list(args.files), args.options
-    if isinstance(args, TrainingArguments):
-        return _args_mapping(args), {}, [], ()
-    raise TrainConfigError(f"args must be TrainingArguments, a RunConfig or a run YAML path, got "
-                           f"{type(args).__name__}")
-
-
-def _args_mapping(args: TrainingArguments) -> dict[str, Any]:
-    """TrainingArguments as a run-YAML mapping (RUN_YAML_KEYS, plus the few with no key)."""
-    data: dict[str, Any] = {}
-    overrides = args.to_run_yaml_overrides()
-    epochs = args.num_train_epochs
-    if float(epochs) != int(epochs):
-        raise TrainConfigError(f"TrainingArguments.num_train_epochs = {epochs}; mf trains whole "
-                               "epochs (set max_steps for a partial one)")
-    overrides["runner_config.epochs"] = int(epochs)
-    if args.max_steps > 0:
-        overrides["runner_config.max_steps"] = args.max_steps
-    if args.data_seed is not None:
-        overrides["train_dataset.seed"] = args.data_seed
-    if args.overwrite_output_dir:
-        overrides["overwrite_output_dir"] = True
-    for name in ("train_dataset", "eval_dataset"):
-        path = getattr(args, name)
-        if path:
-            overrides[f"{name}.data_loader.type"] = _loader_type_of(Path(path))
-    if args.evaluation_strategy == "steps":
-        overrides["do_eval"] = True
-        # Hugging Face: eval_steps defaults to logging_steps
-        overrides["eval_step_interval"] = args.eval_steps or args.logging_steps
-    elif args.evaluation_strategy == "epoch":
-        overrides["do_eval"] = True
-        overrides["eval_epoch_interval"] = args.eval_epochs or 1
-    if args.resume_from_checkpoint:
-        overrides["resume_training"] = args.resume_from_checkpoint
-    for path, value in overrides.items():
-        node = data
-        parts = path.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    callback: dict[str, Any] = {"type": "CheckpointMointor"}
-    if args.save_strategy == "steps":
-        callback["save_checkpoint_steps"] = args.save_steps
-    if args.save_total_limit is not None:
-        callback["keep_checkpoint_max"] = args.save_total_limit
-    data["callbacks"] = [{"type": "MFLossMonitor"}, callback]
-    if args.metric_type:
-        kinds = [args.metric_type] if isinstance(args.metric_type, str) else args.metric_type
-        data["metric"] = [{"type": kind} for kind in kinds]
-    return data
