@@ -5,13 +5,14 @@ gradient clipping at 1.0, fp32. Both sides start from the same weights (ours, wr
 mf-models' Hugging Face exporter) and read the same token batches; both predict the same
 256 next tokens per row, so the first losses agree and the work per step is the same.
 
-    uv run python benchmarks/train.py [--torch-python PATH] [--steps 10] [--breakdown]
+    uv run python benchmarks/train.py [--torch-python PATH] [--rounds 3] [--steps 4] [--breakdown]
 
 torch never enters the project venv: the peer runs in a subprocess with a python that has it,
 by default ~/.cache/mf/bench-venv (made on first use: `python3 -m venv` + `pip install
 torch==2.13.0 transformers safetensors`). `--breakdown` also times our forward alone and
-forward + backward alone, to show where a step's time goes. The machine is shared: read
-`uptime` before trusting a figure, and compare the two sides of one run.
+forward + backward alone, to show where a step's time goes. The machine is shared: the two
+sides alternate in rounds (the peer process waits for its turn), so a busy neighbour slows
+both alike; compare the two sides of one run, and read `uptime` before trusting a figure.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-SHAPE = dict(seq_length=256, vocab_size=32000, hidden_size=512, num_layers=6, num_heads=8)
+SHAPE = dict(seq_length=256, vocab_size=32000, hidden_size=512, num_layers=6, num_heads=8,
+             bos_token_id=0, eos_token_id=0, pad_token_id=0)  # ids inside this vocabulary
 BATCH, SEQ = 8, 256
 LR = 1e-4
 DEFAULT_VENV = Path("~/.cache/mf/bench-venv").expanduser()
@@ -34,8 +36,8 @@ DEFAULT_VENV = Path("~/.cache/mf/bench-venv").expanduser()
 PEER = r"""
 import json, sys, time
 import numpy as np, torch, transformers
-torch.set_num_threads(int(sys.argv[4]))
-hf_dir, batches, steps = sys.argv[1], np.load(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(int(sys.argv[3]))
+hf_dir, batches = sys.argv[1], np.load(sys.argv[2])
 # the same model as ours: no dropout (mf's GPT-2 has none)
 model = transformers.GPT2LMHeadModel.from_pretrained(
     hf_dir, dtype=torch.float32, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
@@ -54,11 +56,14 @@ def step(tokens):
     return float(loss)
 first = step(batches[0])
 step(batches[1])  # warm up
-start = time.perf_counter()
-for i in range(steps):
-    step(batches[2 + i % (len(batches) - 2)])
-seconds = time.perf_counter() - start
-print(json.dumps({"first_loss": first, "seconds_per_step": seconds / steps}))
+print(json.dumps({"first_loss": first}), flush=True)
+done = 0
+for line in sys.stdin:  # one round per line: "<steps>"
+    start = time.perf_counter()
+    for _ in range(int(line)):
+        step(batches[2 + done % (len(batches) - 2)])
+        done += 1
+    print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
 """
 
 
@@ -77,37 +82,49 @@ def ensure_venv(python: Path | None) -> Path | None:
     return candidate
 
 
-def measure_ours(model, batches: np.ndarray, steps: int, breakdown: bool) -> dict[str, float]:
-    import mindspore as ms
-    from mf_train.optim import build_adamw
-    from mf_train.train_step import TrainStep, token_nll
+class Ours:
+    """Our compiled step on the model, ready to run rounds of timed steps."""
 
-    optimizer = build_adamw(model.trainable_params(), np.full(steps + 8, LR, np.float32),
-                            beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.0)
-    step = TrainStep(model, optimizer, max_grad_norm=1.0)
-    out: dict[str, float] = {}
-    start = time.perf_counter()
-    out["first_loss"] = step.step([batches[0]]).loss
-    out["compile_s"] = time.perf_counter() - start
-    step.step([batches[1]])
-    start = time.perf_counter()
-    for i in range(steps):
-        step.step([batches[2 + i % (len(batches) - 2)]])
-    out["seconds_per_step"] = (time.perf_counter() - start) / steps
-    if breakdown:
+    def __init__(self, model, batches: np.ndarray):
+        from mf_train.optim import build_adamw
+        from mf_train.train_step import TrainStep
+
+        self.model, self.batches, self.done = model, batches, 0
+        optimizer = build_adamw(model.trainable_params(), np.full(4096, LR, np.float32),
+                                beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.0)
+        self.step = TrainStep(model, optimizer, max_grad_norm=1.0)
+        start = time.perf_counter()
+        self.first_loss = self.step.step([batches[0]]).loss
+        self.compile_s = time.perf_counter() - start
+        self.step.step([batches[1]])  # warm up
+
+    def round(self, steps: int) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            self.step.step([self.batches[2 + self.done % (len(self.batches) - 2)]])
+            self.done += 1
+        return time.perf_counter() - start
+
+    def breakdown(self, steps: int) -> dict[str, float]:
+        """Our forward alone and forward + backward alone, seconds per step."""
+        import mindspore as ms
+        from mf_train.train_step import token_nll
+
+        model, batches = self.model, self.batches
+
         def loss(tokens):
             return token_nll(model(tokens[:, :-1]), tokens[:, 1:]).mean()
 
+        out = {}
         forward = ms.jit(loss)
         backward = ms.jit(ms.value_and_grad(loss, None, model.trainable_params()))
         for name, fn in (("forward_s", forward), ("forward_backward_s", backward)):
-            tokens = ms.Tensor(batches[0])
-            _sync(fn(tokens))  # compile
+            _sync(fn(ms.Tensor(batches[0])))  # compile
             start = time.perf_counter()
             for i in range(steps):
                 _sync(fn(ms.Tensor(batches[2 + i % (len(batches) - 2)])))
             out[name] = (time.perf_counter() - start) / steps
-    return out
+        return out
 
 
 def _sync(result) -> None:
@@ -120,7 +137,8 @@ def main() -> None:
     parser.add_argument("--torch-python", type=Path, help="python of a venv with torch "
                         f"2.13 + transformers (default {DEFAULT_VENV}, made if missing)")
     parser.add_argument("--no-peer", action="store_true", help="time ours only")
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per side")
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per round and side")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2 cores here)")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time our forward and forward + backward alone")
@@ -132,36 +150,56 @@ def main() -> None:
     model = AutoModelForCausalLM.from_config(GPT2Config(**SHAPE), seed=0)
     rng = np.random.default_rng(0)
     batches = rng.integers(0, SHAPE["vocab_size"], (6, BATCH, SEQ + 1)).astype(np.int32)
-    peer = None
+    tokens = BATCH * SEQ
     with tempfile.TemporaryDirectory() as tmp:
         export_directory(model.config, model.state_dict(), Path(tmp) / "hf")  # before training
         np.save(Path(tmp) / "batches.npy", batches)
+        peer = None
         if not args.no_peer:
             python = ensure_venv(args.torch_python)
-            result = subprocess.run([str(python), "-c", PEER, str(Path(tmp) / "hf"),
-                                     str(Path(tmp) / "batches.npy"), str(args.steps),
-                                     str(args.threads)],
-                                    capture_output=True, text=True)
-            if result.returncode != 0:
-                sys.exit(f"the peer failed: {result.stderr[-2000:]}")
-            peer = json.loads(result.stdout.strip().splitlines()[-1])
-    ours = measure_ours(model, batches, args.steps, args.breakdown)
+            peer_log = open(Path(tmp) / "peer.log", "w")  # noqa: SIM115 - closed below
+            peer = subprocess.Popen([str(python), "-c", PEER, str(Path(tmp) / "hf"),
+                                     str(Path(tmp) / "batches.npy"), str(args.threads)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=peer_log, text=True)
+            line = peer.stdout.readline()
+            if not line:
+                peer.wait()
+                peer_log.close()
+                sys.exit("the peer failed: " + (Path(tmp) / "peer.log").read_text()[-2000:])
+            peer_first = json.loads(line)["first_loss"]
+        ours = Ours(model, batches)
+        # Rounds alternate between the two sides, so a busy neighbour slows both alike.
+        ours_s, peer_s = [], []
+        for _ in range(args.rounds):
+            ours_s.append(ours.round(args.steps) / args.steps)
+            if peer is not None:
+                peer.stdin.write(f"{args.steps}\n")
+                peer.stdin.flush()
+                peer_s.append(json.loads(peer.stdout.readline())["seconds"] / args.steps)
+        if peer is not None:
+            peer.stdin.close()
+            peer.wait(timeout=60)
+            peer_log.close()
+    breakdown = ours.breakdown(args.steps) if args.breakdown else None
 
-    tokens = BATCH * SEQ
     print("GPT-2 6 layers, width 512, 8 heads, vocab 32000, seq 256, batch 8, AdamW, clip 1.0, "
-          f"fp32; {args.steps} timed steps after 2")
-    print(f"{'':>22} | {'s/step':>7} | {'tokens/s':>8} | {'first loss':>10}")
-    print(f"{'mf (MindSpore, jit)':>22} | {ours['seconds_per_step']:7.3f} | "
-          f"{tokens / ours['seconds_per_step']:8.0f} | {ours['first_loss']:10.5f}")
-    if peer:
-        print(f"{'transformers + torch':>22} | {peer['seconds_per_step']:7.3f} | "
-              f"{tokens / peer['seconds_per_step']:8.0f} | {peer['first_loss']:10.5f}")
-        print(f"mf / peer: {peer['seconds_per_step'] / ours['seconds_per_step']:.2f}x "
-              f"(tokens/s ratio; >= 1.0 is parity or better)")
-    print(f"our compile (first step): {ours['compile_s']:.1f} s")
-    if args.breakdown:
-        print(f"ours alone: forward {ours['forward_s']:.3f} s, forward + backward "
-              f"{ours['forward_backward_s']:.3f} s, whole step {ours['seconds_per_step']:.3f} s")
+          f"fp32; {args.rounds} alternating rounds of {args.steps} steps, after 2 warm-up steps")
+    print(f"{'':>22} | {'s/step (median)':>15} | {'tokens/s':>8} | {'first loss':>10} | rounds")
+    ours_med = float(np.median(ours_s))
+    print(f"{'mf (MindSpore, jit)':>22} | {ours_med:15.3f} | {tokens / ours_med:8.0f} | "
+          f"{ours.first_loss:10.5f} | {' '.join(f'{x:.2f}' for x in ours_s)}")
+    if peer_s:
+        peer_med = float(np.median(peer_s))
+        print(f"{'transformers + torch':>22} | {peer_med:15.3f} | {tokens / peer_med:8.0f} | "
+              f"{peer_first:10.5f} | {' '.join(f'{x:.2f}' for x in peer_s)}")
+        ratios = [p / o for o, p in zip(ours_s, peer_s, strict=True)]
+        print(f"mf / peer (tokens/s): {peer_med / ours_med:.2f}x; per round "
+              f"{' '.join(f'{r:.2f}' for r in ratios)} (>= 1.0 is parity or better)")
+    print(f"our compile (first step): {ours.compile_s:.1f} s")
+    if breakdown:
+        print(f"ours alone: forward {breakdown['forward_s']:.3f} s, forward + backward "
+              f"{breakdown['forward_backward_s']:.3f} s, whole step {ours_med:.3f} s")
 
 
 if __name__ == "__main__":
