@@ -7,14 +7,16 @@ GPT-2 124M), fp32, prompt 32, 128 new greedy tokens, batch 1 and 8:
   through its HF importer, the peer loads the same directory with transformers;
 * the greedy tokens of both must match;
 * tokens/s of the whole generate() call (prefill included) for mf and for the peer (torch CPU,
-  2 threads), time to first token (the prompt pass), mf's one-off compile time, and that a
-  second prompt length of the same bucket does not compile again;
+  2 threads), the two taking turns `--repeats` times (others' jobs come and go on this
+  machine; each side's best and median are printed), time to first token (the prompt pass),
+  mf's one-off compile time, and that a second prompt length of the same bucket does not
+  compile again;
 * the memory-bandwidth bound: weight bytes streamed per token over the copy bandwidth measured
   here (STREAM convention: bytes read + written), and the weight matrix-vector products alone,
   back to back in numpy/OpenBLAS;
 * the KV cache against full recompute (use_past=False) at 512 total tokens.
 
-    uv run python benchmarks/generate.py [--torch-python PATH] [--shapes llama,gpt2]
+    uv run python benchmarks/generate.py [--torch-python PATH] [--shapes llama,gpt2] [--repeats 3]
 
 torch never enters the project venv: the peer runs in a subprocess with `--torch-python`, by
 default a venv under ~/.cache/mf/bench-venv made (once) with `python3 -m venv` and
@@ -144,69 +146,86 @@ def matvec_tokens_per_s(directory: Path) -> float:
     return 1 / best
 
 
-# ---- ours ---------------------------------------------------------------------------------------
-def run_ours(directory: Path, prompts: dict[int, np.ndarray], long_prompt: np.ndarray) -> dict:
-    import mf_generate  # noqa: F401  (installs model.generate)
-    from mf_generate import generate
-    from mf_models import AutoModelForCausalLM
+# ---- ours ----------------------------------------------------------------------------------------
+class Ours:
+    """mf's model, loaded through the HF importer, timed in this process."""
 
-    model = AutoModelForCausalLM.from_pretrained(directory)
-    out: dict = {"batches": {}}
-    for batch, ids in prompts.items():
+    def __init__(self, directory: Path):
+        import mf_generate  # noqa: F401  (installs model.generate)
+        from mf_generate import generate
+        from mf_models import AutoModelForCausalLM
+
+        self.generate = generate
+        self.model = AutoModelForCausalLM.from_pretrained(directory)
+
+    def run(self, ids: np.ndarray, new: int = NEW, use_past: bool = True) -> dict:
         start = time.perf_counter()
-        generate(model, ids, max_new_tokens=NEW, eos_token_id=None)  # compiles this bucket
-        first = time.perf_counter() - start
-        start = time.perf_counter()
-        res = generate(model, ids, max_new_tokens=NEW, eos_token_id=None, return_dict=True)
+        res = self.generate(self.model, ids, max_new_tokens=new, eos_token_id=None,
+                            use_past=use_past, return_dict=True)
         wall = time.perf_counter() - start
-        # Another prompt length of the same bucket (17..32 -> 32): no compile expected.
-        start = time.perf_counter()
-        generate(model, ids[:, 8:], max_new_tokens=NEW, eos_token_id=None)
-        other_length = time.perf_counter() - start
-        out["batches"][batch] = dict(
-            tokens=res.sequences[:, PROMPT:].tolist(), tok_s=batch * NEW / wall,
-            ttft_s=res.prefill_s, compile_s=first - wall,
-            other_length_tok_s=batch * NEW / other_length, wall_s=wall)
-    for use_past in (True, False):
-        generate(model, long_prompt, max_new_tokens=LONG_NEW, eos_token_id=None,
-                 use_past=use_past)  # compiles this bucket
-        start = time.perf_counter()
-        res = generate(model, long_prompt, max_new_tokens=LONG_NEW, eos_token_id=None,
-                       use_past=use_past, return_dict=True)
-        out["past" if use_past else "recompute"] = dict(
-            tok_s=LONG_NEW / (time.perf_counter() - start),
-            decode_tok_s=(LONG_NEW - 1) / res.decode_s,
-            tokens=res.sequences[:, LONG_PROMPT:].tolist())
-    return out
+        return dict(tokens=res.sequences[:, ids.shape[1]:].tolist(),
+                    tok_s=ids.shape[0] * new / wall, ttft_s=res.prefill_s,
+                    decode_tok_s=ids.shape[0] * (new - 1) / res.decode_s, wall_s=wall)
 
 
-# ---- the peer, in a python that has torch ------------------------------------------------------
+# ---- the peer, in a python that has torch: a small server on stdin/stdout ---------------------
 PEER = r"""
 import json, sys, time
-import numpy as np, torch, transformers
-torch.set_num_threads(int(sys.argv[3]))
-directory, spec = sys.argv[1], json.loads(open(sys.argv[2]).read())
-model = transformers.AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval()
+import torch, transformers
+torch.set_num_threads(int(sys.argv[2]))
+model = transformers.AutoModelForCausalLM.from_pretrained(sys.argv[1], dtype=torch.float32)
+model.eval()
 model.generation_config.eos_token_id = None
-new = spec["new"]
-out = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__},
-       "batches": {}}
+print(json.dumps({"torch": torch.__version__, "transformers": transformers.__version__}),
+      flush=True)
+warm = set()
 with torch.no_grad():
-    for batch, ids in spec["prompts"].items():
-        ids = torch.tensor(ids)
-        kw = dict(attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=new,
-                  min_new_tokens=new, pad_token_id=0)
-        model.generate(ids, **dict(kw, max_new_tokens=8, min_new_tokens=8))  # warm up
+    for line in sys.stdin:
+        request = json.loads(line)
+        ids = torch.tensor(request["ids"])
+        mask = torch.ones_like(ids)
+        new = request["new"]
+        kw = dict(attention_mask=mask, do_sample=False, pad_token_id=0)
+        if ids.shape not in warm:
+            model.generate(ids, max_new_tokens=8, min_new_tokens=8, **kw)
+            warm.add(ids.shape)
         start = time.perf_counter()
-        res = model.generate(ids, **kw)
+        res = model.generate(ids, max_new_tokens=new, min_new_tokens=new, **kw)
         wall = time.perf_counter() - start
         start = time.perf_counter()
-        model(ids, attention_mask=torch.ones_like(ids), use_cache=True).logits[:, -1].argmax(-1)
+        model(ids, attention_mask=mask, use_cache=True).logits[:, -1].argmax(-1)
         ttft = time.perf_counter() - start
-        out["batches"][batch] = dict(tokens=res[:, ids.shape[1]:].tolist(),
-                                     tok_s=ids.shape[0] * new / wall, ttft_s=ttft, wall_s=wall)
-print(json.dumps(out))
+        print(json.dumps(dict(tokens=res[:, ids.shape[1]:].tolist(),
+                              tok_s=ids.shape[0] * new / wall, ttft_s=ttft, wall_s=wall)),
+              flush=True)
 """
+
+
+class Peer:
+    """transformers' generate() in a subprocess that answers one request per line."""
+
+    def __init__(self, python: str, directory: Path):
+        env = dict(os.environ, OMP_NUM_THREADS=str(TORCH_THREADS))
+        self.process = subprocess.Popen(
+            [python, "-c", PEER, str(directory), str(TORCH_THREADS)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.versions = self._answer()
+
+    def run(self, ids: np.ndarray, new: int = NEW) -> dict:
+        self.process.stdin.write(json.dumps({"ids": ids.tolist(), "new": new}) + "\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def _answer(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            err = self.process.stderr.read().strip().splitlines()
+            raise RuntimeError(f"the peer failed: {err[-1] if err else 'no output'}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
 
 
 def peer_python(requested: str | None) -> tuple[str | None, str]:
@@ -234,21 +253,30 @@ def peer_python(requested: str | None) -> tuple[str | None, str]:
     return str(python), ""
 
 
-def run_peer(python: str, directory: Path, prompts: dict[int, np.ndarray]) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
-        json.dump({"new": NEW, "prompts": {str(b): p.tolist() for b, p in prompts.items()}},
-                  spec)
-    env = dict(os.environ, OMP_NUM_THREADS=str(TORCH_THREADS))
-    try:
-        result = subprocess.run([python, "-c", PEER, str(directory), spec.name,
-                                 str(TORCH_THREADS)], capture_output=True, text=True, env=env)
-    finally:
-        os.unlink(spec.name)
-    if result.returncode != 0:
-        raise RuntimeError(f"the peer failed: {result.stderr.strip().splitlines()[-1:]}")
-    data = json.loads(result.stdout.strip().splitlines()[-1])
-    data["batches"] = {int(b): v for b, v in data["batches"].items()}
-    return data
+def measure(ours: Ours, peer: Peer | None, prompts: dict[int, np.ndarray],
+            long_prompt: np.ndarray, repeats: int) -> dict:
+    """Ours and the peer in turn, `repeats` times per batch (others' jobs come and go on this
+    machine, so each side keeps its best run; the median is printed beside it)."""
+    out: dict = {"ours": {}, "peer": {}, "compile_s": {}, "other_length_tok_s": {}}
+    for batch, ids in prompts.items():
+        start = time.perf_counter()
+        ours.run(ids)  # the first call of this bucket compiles
+        first = time.perf_counter() - start
+        runs = {"ours": [], "peer": []}
+        for _ in range(repeats):
+            runs["ours"].append(ours.run(ids))
+            if peer is not None:
+                runs["peer"].append(peer.run(ids))
+        out["compile_s"][batch] = first - min(r["wall_s"] for r in runs["ours"])
+        # Another prompt length of the same bucket (24 -> the 32 bucket): no compile.
+        out["other_length_tok_s"][batch] = ours.run(ids[:, 8:])["tok_s"]
+        for side, results in runs.items():
+            if results:
+                out[side][batch] = results
+    for use_past in (True, False):
+        ours.run(long_prompt, LONG_NEW, use_past)  # compiles this bucket
+        out["past" if use_past else "recompute"] = ours.run(long_prompt, LONG_NEW, use_past)
+    return out
 
 
 # ---- report ----------------------------------------------------------------------------------
@@ -261,33 +289,44 @@ def first_difference(a: list, b: list) -> str:
     return f"DIFFER: row {row} token {col} first ({(a == b).mean():.0%} equal)"
 
 
-def report(name: str, shape: dict, streamed: int, bandwidth: float, matvec: float, ours: dict,
-           peer: dict | None) -> None:
+def _best(runs: list[dict], key: str, largest: bool = True) -> float:
+    values = [r[key] for r in runs]
+    return max(values) if largest else min(values)
+
+
+def _median(runs: list[dict], key: str) -> float:
+    return float(np.median([r[key] for r in runs]))
+
+
+def report(name: str, shape: dict, streamed: int, bandwidth: float, matvec: float,
+           figures: dict, repeats: int) -> None:
     params = sum(np.prod(a.shape) for a in hf_weights(shape, np.random.default_rng(0)).values())
     print(f"\n== {name}: {params / 1e6:.0f}M parameters, fp32, prompt {PROMPT}, {NEW} new "
-          f"tokens, greedy ==")
-    bound = bandwidth / streamed
+          f"tokens, greedy; best (median) of {repeats} alternating runs ==")
     print(f"bandwidth bound: {streamed / 1e6:.0f} MB of weights per token / "
-          f"{bandwidth / 1e9:.1f} GB/s copy = {bound:.1f} tokens/s at batch 1; "
-          f"matrix-vector products alone (numpy): {matvec:.1f} tokens/s")
-    header = (f"{'batch':>5} | {'mf tok/s':>8} | {'HF tok/s':>8} | {'mf/HF':>5} | "
-              f"{'mf TTFT ms':>10} | {'HF TTFT ms':>10} | {'mf compile s':>12} | "
-              f"{'mf prompt 24':>12} | greedy tokens")
+          f"{bandwidth / 1e9:.1f} GB/s copy = {bandwidth / streamed:.1f} tokens/s at batch 1; "
+          f"the weight matrix-vector products alone (numpy/OpenBLAS): {matvec:.1f} tokens/s")
+    header = (f"{'batch':>5} | {'mf tok/s':>14} | {'HF tok/s':>14} | {'mf/HF':>5} | "
+              f"{'TTFT ms mf / HF':>15} | {'mf compile s':>12} | {'mf prompt 24':>12} | "
+              "greedy tokens")
     print(header)
     print("-" * len(header))
     for batch in BATCHES:
-        o = ours["batches"][batch]
-        p = peer["batches"][batch] if peer else None
-        ratio = f"{o['tok_s'] / p['tok_s']:5.2f}" if p else f"{'-':>5}"
-        hf_tps = f"{p['tok_s']:8.1f}" if p else f"{'-':>8}"
-        hf_ttft = f"{p['ttft_s'] * 1000:10.1f}" if p else f"{'-':>10}"
-        same = first_difference(o["tokens"], p["tokens"]) if p else "no peer"
-        print(f"{batch:>5} | {o['tok_s']:8.1f} | {hf_tps} | {ratio} | "
-              f"{o['ttft_s'] * 1000:10.1f} | {hf_ttft} | {o['compile_s']:12.1f} | "
-              f"{o['other_length_tok_s']:12.1f} | {same}")
-    print("tokens/s of whole generate() calls; TTFT = the prompt pass; mf compile = first call "
-          "- second; mf prompt 24 = a 24-token prompt next (same prefill bucket: no compile)")
-    past, full = ours["past"], ours["recompute"]
+        o = figures["ours"][batch]
+        p = figures["peer"].get(batch)
+        mf = f"{_best(o, 'tok_s'):6.1f} ({_median(o, 'tok_s'):5.1f})"
+        hf = f"{_best(p, 'tok_s'):6.1f} ({_median(p, 'tok_s'):5.1f})" if p else f"{'-':>14}"
+        ratio = f"{_best(o, 'tok_s') / _best(p, 'tok_s'):5.2f}" if p else f"{'-':>5}"
+        ttft = (f"{_best(o, 'ttft_s', False) * 1000:6.1f} / "
+                + (f"{_best(p, 'ttft_s', False) * 1000:6.1f}" if p else "     -"))
+        same = first_difference(o[0]["tokens"], p[0]["tokens"]) if p else "no peer"
+        print(f"{batch:>5} | {mf} | {hf} | {ratio} | {ttft:>15} | "
+              f"{figures['compile_s'][batch]:12.1f} | "
+              f"{figures['other_length_tok_s'][batch]:12.1f} | {same}")
+    print("tok/s: whole generate() calls, prefill included; TTFT: the prompt pass; mf compile: "
+          "first call - best call; mf prompt 24: tok/s of a 24-token prompt next (same prefill "
+          "bucket: no compile)")
+    past, full = figures["past"], figures["recompute"]
     print(f"KV cache vs recompute at {LONG_PROMPT}+{LONG_NEW} = {LONG_PROMPT + LONG_NEW} tokens "
           f"(batch 1): {past['tok_s']:.1f} vs {full['tok_s']:.2f} tokens/s = "
           f"{past['tok_s'] / full['tok_s']:.1f}x (decode steps alone "
@@ -301,11 +340,15 @@ def main() -> None:
                         f"(default: {VENV}, made if missing)")
     parser.add_argument("--shapes", default="llama,gpt2",
                         help="comma-separated: " + ", ".join(SHAPES))
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="alternating runs per batch and side (default 3)")
     args = parser.parse_args()
     names = [s.strip() for s in args.shapes.split(",") if s.strip()]
     for name in names:
         if name not in SHAPES:
             parser.error(f"unknown shape '{name}'; allowed: {', '.join(SHAPES)}")
+    if args.repeats < 1:
+        parser.error(f"--repeats {args.repeats} must be >= 1")
 
     python, why = peer_python(args.torch_python)
     if python is None:
@@ -325,13 +368,17 @@ def main() -> None:
             peer = None
             if python is not None:
                 try:
-                    peer = run_peer(python, directory, prompts)
+                    peer = Peer(python, directory)
                 except (RuntimeError, ValueError, OSError) as exc:
                     print(f"no peer figures for {name}: {exc}", file=sys.stderr)
-            ours = run_ours(directory, prompts, long_prompt)
-        report(name, shape, streamed, bandwidth, matvec, ours, peer)
-        if peer:
-            v = peer["versions"]
+            try:
+                figures = measure(Ours(directory), peer, prompts, long_prompt, args.repeats)
+            finally:
+                if peer is not None:
+                    peer.close()
+        report(name, shape, streamed, bandwidth, matvec, figures, args.repeats)
+        if peer is not None:
+            v = peer.versions
             print(f"peer: torch {v['torch']}, transformers {v['transformers']}, "
                   f"{TORCH_THREADS} threads")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
