@@ -42,9 +42,14 @@ def _wait_for_step(events_file, step: int, process: subprocess.Popen, timeout: f
 def test_a_run_killed_with_sigkill_resumes_to_the_same_losses(tmp_path):
     data = write_mindrecord_samples(tmp_path / "train.mindrecord", pattern_samples(48))
     runner = f"{{epochs: 1, batch_size: 4, max_steps: {STEPS}}}"
-    extra = """\
+    extra = f"""\
         callbacks:
-          - {type: CheckpointMointor, save_checkpoint_steps: 3, keep_checkpoint_max: 2}
+          - {{type: CheckpointMointor, save_checkpoint_steps: 3, keep_checkpoint_max: 2}}
+        do_eval: true
+        eval_step_interval: -1
+        eval_epoch_interval: 2
+        eval_dataset:
+          data_loader: {{type: MindDataset, dataset_dir: "{data}", num_samples: 4}}
         """
     # 48 samples / 4 = 12 batches per epoch: 40 steps cross three epoch boundaries, so the
     # data position and the per-epoch shuffle are part of what must resume exactly.
@@ -83,6 +88,15 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_losses(tmp_path):
     assert sorted(expected) == list(range(1, STEPS + 1))
     assert sorted(got) == list(range(1, STEPS + 1))
     assert [got[s] for s in range(1, STEPS + 1)] == [expected[s] for s in range(1, STEPS + 1)]
+
+    # evaluation every 2 epochs (12 steps each) and at the end, equal in both runs
+    def evals(path):
+        return {e["step"]: e["loss"] for e in read_events(path).events if e["kind"] == "eval"}
+
+    reference_evals = evals(JobDir(tmp_path / "whole").events_file(0))
+    assert sorted(reference_evals) == [0, 24, 40]
+    resumed_evals = evals(job.events_file(0))
+    assert {s: resumed_evals[s] for s in (24, 40)} == {s: reference_evals[s] for s in (24, 40)}
 
     events = read_events(job.events_file(0)).events
     starts = [e for e in events if e["kind"] == "start"]
