@@ -77,7 +77,7 @@ def run_job(config_path: str | Path, options: Sequence[str] = (), mode: str = "t
     if mode in ("train", "finetune") and world > 1 and not launched_by_msrun():
         printer = [StepPrinter(step_lines)] if echo else []
         return launch_data_parallel(config_path, options, mode, config,
-                                    callbacks=[*callbacks, *printer], argv=argv)
+                                    callbacks=[*callbacks, *printer], argv=argv, echo=echo)
     trainer = Trainer(args=config, pet_method=pet_method_of(config), callbacks=callbacks,
                       log_to_console=echo, log_steps_to_console=echo and step_lines)
     if mode == "train":
@@ -134,7 +134,7 @@ def launch_argv(config_path: str | Path, options: Sequence[str], mode: str, job:
 def launch_data_parallel(config_path: str | Path, options: Sequence[str], mode: str,
                          config: RunConfig, *, callbacks: Sequence[Any] = (),
                          argv: Sequence[str] | None = None, poll_seconds: float = 0.5,
-                         ) -> JobResult:
+                         echo: bool = False) -> JobResult:
     """Check and create the job here, run the ranks under msrun, follow rank 0's events."""
     from mf_train.trainer import Trainer
 
@@ -143,6 +143,10 @@ def launch_data_parallel(config_path: str | Path, options: Sequence[str], mode: 
     job = prepared.job
     assert job is not None
     world = config.parallel_config.data_parallel
+    if echo:
+        for line in [*prepared.summary_lines(),
+                     f"launching {world} ranks with msrun; their logs: {job.logs}"]:
+            print(line, file=sys.stderr, flush=True)
     command = launch_argv(config_path, options, mode, job, world)
     # msrun starts each rank as `python script`: this interpreter must be the `python` it finds.
     env = {**os.environ,
