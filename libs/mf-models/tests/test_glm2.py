@@ -112,24 +112,26 @@ def test_a_mindformers_ckpt_loads_as_it_is(model, weights, tmp_path):
     assert {n: tuple(p.shape) for n, p in saved.items()} == expected
 
 
-def test_a_converted_checkpoints_rotary_buffer_is_named_and_skippable(tmp_path):
+def test_a_converted_checkpoints_rotary_buffer_is_recomputed_not_loaded(tmp_path):
     """MindFormers' convert_weight.py copies THUDM's whole state_dict, rotary `inv_freq` buffer
-    included; we compute the angles ourselves, so strict loading names the extra tensor and
-    strict=False skips it (and only it)."""
+    included; we compute the angles ourselves, so even a strict load skips that tensor."""
     arrays = sharp_weights(mindformers_names(CONFIG), seed=13)
     inv_freq = 1.0 / 10000 ** (np.arange(0, CONFIG.rotary_dim, 2) / CONFIG.rotary_dim)
     arrays["transformer.rotary_pos_emb.inv_freq"] = inv_freq.astype(np.float32)
     CONFIG.save_pretrained(tmp_path)
     ms.save_checkpoint([{"name": n, "data": ms.Tensor(a)} for n, a in arrays.items()],
                        str(tmp_path / "model.ckpt"))
-    with pytest.raises(ModelConfigError, match="1 unexpected, first "
-                                               "transformer.rotary_pos_emb.inv_freq"):
-        ChatGLM2ForConditionalGeneration.from_pretrained(tmp_path)
-    loaded = ChatGLM2ForConditionalGeneration.from_pretrained(tmp_path, strict=False)
-    assert loaded.load_report == ["1 unexpected, first transformer.rotary_pos_emb.inv_freq"]
+    loaded = ChatGLM2ForConditionalGeneration.from_pretrained(tmp_path)
+    assert loaded.load_report == []
     row = [5, 6, 7]
     np.testing.assert_allclose(loaded(Tensor(np.array([row], np.int32))).asnumpy()[0],
                                glm2_logits(arrays, CONFIG, row), atol=1e-4, rtol=0)
+    # Any other stray tensor is still named by a strict load.
+    arrays["transformer.stray"] = inv_freq.astype(np.float32)
+    ms.save_checkpoint([{"name": n, "data": ms.Tensor(a)} for n, a in arrays.items()],
+                       str(tmp_path / "model.ckpt"))
+    with pytest.raises(ModelConfigError, match="1 unexpected, first transformer.stray"):
+        ChatGLM2ForConditionalGeneration.from_pretrained(tmp_path)
 
 
 # ---- configs ----------------------------------------------------------------------------------

@@ -220,3 +220,34 @@ def test_token_ids_outside_the_vocabulary_are_one_line_errors(llama_debug):
     step = llama_debug.step_function(llama_debug.new_cache(1, 4))
     with pytest.raises(ModelConfigError, match="token id -1"):
         step(np.array([[-1]], np.int32), np.zeros((1, 1), np.int32), 0, np.ones((1, 4), np.int32))
+
+
+def test_weights_loaded_after_compiling_reach_the_compiled_step():
+    """`load_state_dict` writes in place: a step function compiled before the load computes
+    with the new weights (Parameter.set_data would leave the compiled graph on the old ones)."""
+    from mf_models import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_config("llama_debug", seed=1)
+    other = AutoModelForCausalLM.from_config("llama_debug", seed=2)
+    ids = np.array([[5, 6, 7, 8]], np.int32)
+    mask = np.ones_like(ids)
+    positions = model.prefill_positions(mask, ids)
+    step = model.step_function(None, last_only=False)
+    before = step(ids, positions, 0, mask).asnumpy()
+    model.load_state_dict(other.state_dict())
+    after = step(ids, positions, 0, mask).asnumpy()
+    expected = other.step_function(None, last_only=False)(ids, positions, 0, mask).asnumpy()
+    assert np.abs(before - expected).max() > 1e-3  # the two inits really differ
+    np.testing.assert_array_equal(after, expected)
+
+
+def test_state_dict_is_a_snapshot_not_a_view():
+    from mf_models import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_config("llama_debug", seed=1)
+    snapshot = model.state_dict()
+    name, first = next(iter(snapshot.items()))
+    kept = first.copy()
+    model.load_state_dict({n: a + 1 for n, a in snapshot.items()})
+    np.testing.assert_array_equal(snapshot[name], kept)
+    np.testing.assert_array_equal(model.state_dict()[name], kept + 1)

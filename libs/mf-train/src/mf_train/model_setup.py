@@ -124,9 +124,7 @@ def load_start_weights(model: Any, source: str | Path) -> None:
     so graphs the model has compiled already see them."""
     from mf_models.errors import CheckpointMismatchError as ModelsMismatch
     from mf_models.errors import ModelConfigError
-    from mf_models.weights.io import check_names_and_shapes
-
-    from mf_train.optim import write_in_place
+    from mf_models.weights.io import check_names_and_shapes, write_in_place
 
     weights = read_start_weights(source, model)
     params = {p.name: p for p in model.get_parameters()}

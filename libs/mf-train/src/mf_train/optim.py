@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from mf_models.weights.io import write_in_place
 
 from mf_train.errors import CheckpointMismatchError
 
@@ -113,20 +114,6 @@ def load_optimizer_state(optimizer: Any, state: Mapping[str, np.ndarray],
                 f"{source}: optimizer state {name!r} has shape {tuple(value.shape)}, the "
                 f"optimizer needs {tuple(param.shape)}")
         write_in_place(param, value)
-
-
-def write_in_place(param: Any, value: np.ndarray) -> None:
-    """Overwrite a parameter's values where they are (`ops.assign`).
-
-    `Parameter.set_data` swaps in a new buffer that graphs compiled earlier never see
-    (measured: a jit function kept returning the old values), so restored weights and moments
-    are assigned in place instead.
-    """
-    import mindspore as ms
-    from mindspore import ops
-
-    target = param.asnumpy().dtype
-    ops.assign(param, ms.Tensor(np.ascontiguousarray(value, dtype=target)))
 
 
 def optimizer_step(optimizer: Any) -> int:

@@ -489,8 +489,10 @@ class Trainer:
 
     def _restore(self, model: Any, optimizer: Any, checkpoint: Any, state: Any,
                  saved: list[Any]) -> None:
+        from mf_models.weights.io import write_in_place
+
         from mf_train.loss_scale import LossScale
-        from mf_train.optim import load_optimizer_state, write_in_place
+        from mf_train.optim import load_optimizer_state
 
         params = {p.name: p for p in saved}
         for name, value in checkpoint.weights.items():

@@ -32,6 +32,8 @@ class CausalLM(nn.Cell):
     """Base of every decoder-only LM. Subclasses set `config_class` and write `forward_step`."""
 
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    # Regexes of checkpoint tensors the model recomputes (skipped on load, never an error).
+    derived_buffers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ModelConfig, seed: int = 0):
         super().__init__()
@@ -199,8 +201,11 @@ class CausalLM(nn.Cell):
         return save_weights(self.state_dict(), directory, fmt)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameter name (MindFormers') -> numpy array, cache buffers excluded."""
-        return {p.name: p.asnumpy() for p in self.get_parameters()}
+        """Parameter name (MindFormers') -> numpy array, cache buffers excluded.
+
+        Copies: `asnumpy()` shares the parameter's memory, which training then overwrites.
+        """
+        return {p.name: p.asnumpy().copy() for p in self.get_parameters()}
 
     def load_state_dict(self, weights: dict[str, np.ndarray], strict: bool = True) -> list[str]:
         """Copy arrays into the parameters; see `weights.io.check_names_and_shapes`."""

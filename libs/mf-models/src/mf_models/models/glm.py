@@ -206,6 +206,8 @@ class GLMForConditionalGeneration(CausalLM):
     """
 
     config_class = GLMConfig
+    # THUDM's per-layer rotary buffer, which MindFormers' convert_weight.py copies along.
+    derived_buffers = (r"\.rotary_emb\.inv_freq$",)
 
     def __init__(self, config: GLMConfig, seed: int = 0):
         super().__init__(config, seed)

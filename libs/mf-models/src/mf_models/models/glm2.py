@@ -154,6 +154,8 @@ class ChatGLM2ForConditionalGeneration(CausalLM):
     """MindFormers' `ChatGLM2ForConditionalGeneration`."""
 
     config_class = ChatGLM2Config
+    # THUDM's rotary buffer, which MindFormers' convert_weight.py copies along.
+    derived_buffers = (r"(^|\.)rotary_pos_emb\.inv_freq$",)
 
     def __init__(self, config: ChatGLM2Config, seed: int = 0):
         super().__init__(config, seed)

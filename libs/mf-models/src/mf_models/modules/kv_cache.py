@@ -15,6 +15,7 @@ from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 from mindspore import dtype as mstype
 
 from mf_models.modules.layers import NP_DTYPE
+from mf_models.weights.io import write_in_place
 
 _ids = itertools.count()
 
@@ -41,7 +42,7 @@ class KVCache(nn.Cell):
     def reset(self) -> None:
         """Zero every buffer (not needed for correctness: unwritten slots are masked out)."""
         for p in (*self.keys, *self.values):
-            p.set_data(Tensor(np.zeros(self.shape, p.asnumpy().dtype)))
+            write_in_place(p, np.zeros(self.shape, np.float32))
 
 
 def cache_index(slot, batch: int, kv_heads: int, length: int):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -193,21 +194,37 @@ def check_names_and_shapes(expected: Mapping[str, tuple[int, ...]],
 
 
 # MindSpore dtype name -> numpy dtype for host copies (bfloat16 has no numpy twin).
-_HOST_DTYPE = {"Float32": np.float32, "Float16": np.float16, "Int32": np.int32}
+_HOST_DTYPE = {"Float32": np.float32, "Float16": np.float16, "Float64": np.float64,
+               "Int32": np.int32, "Int64": np.int64, "Bool": np.bool_}
+
+
+def write_in_place(param, value: np.ndarray) -> None:
+    """Overwrite a parameter's values where they live (`ops.assign`).
+
+    `Parameter.set_data` swaps in a new buffer that graphs compiled earlier never see
+    (measured on MindSpore 2.10 CPU: a jitted step kept returning the old weights), so every
+    load into a possibly compiled model writes in place.
+    """
+    from mindspore import Tensor, ops
+
+    target = _HOST_DTYPE.get(str(param.dtype)) or param.asnumpy().dtype
+    ops.assign(param, Tensor(np.ascontiguousarray(value, dtype=target)))
 
 
 def assign_weights(model, weights: Mapping[str, np.ndarray], strict: bool = True,
                    source: str = "checkpoint") -> list[str]:
-    """Copy `weights` into `model`'s parameters after checking every name and shape."""
-    from mindspore import Tensor
+    """Copy `weights` into `model`'s parameters after checking every name and shape.
 
+    Tensors the model declares as derived (`derived_buffers`, e.g. a rotary `inv_freq` that
+    converted THUDM checkpoints carry) are recomputed by the model, so they are dropped here.
+    """
+    derived = [re.compile(p) for p in getattr(model, "derived_buffers", ())]
+    weights = {n: a for n, a in weights.items() if not any(d.search(n) for d in derived)}
     params = {p.name: p for p in model.get_parameters()}
     problems = check_names_and_shapes({n: tuple(p.shape) for n, p in params.items()},
                                       {n: tuple(a.shape) for n, a in weights.items()}, strict,
                                       source)
     for name, param in params.items():
         if name in weights:
-            data = np.asarray(weights[name])
-            target = _HOST_DTYPE.get(str(param.dtype), np.float32)
-            param.set_data(Tensor(data.astype(target, copy=False)))
+            write_in_place(param, weights[name])
     return problems

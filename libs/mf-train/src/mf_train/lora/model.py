@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mf_models.weights.io import write_in_place
 
 from mf_train.atomic import atomic_write_json
 from mf_train.errors import CheckpointMismatchError, CheckpointNotFoundError, TrainConfigError
@@ -249,21 +250,8 @@ def load_lora(model, source: Mapping[str, np.ndarray] | str | Path, strict: bool
     _check_lora_weights(params, weights, strict, where)
     for name, param in params.items():
         if name in weights:
-            _write_in_place(param, weights[name])
+            write_in_place(param, weights[name])
     return model
-
-
-def _write_in_place(param, value: np.ndarray) -> None:
-    """Overwrite a parameter's memory so graphs compiled before this call see the new value.
-
-    Measured on MindSpore 2.10 CPU: after `Parameter.set_data` (or `assign_value`) a graph
-    compiled earlier (a train step, a step function) keeps reading the old values, while
-    `ops.assign` writes where those graphs read: a resume that loads LoRA weights after the
-    train step compiled would otherwise train from the wrong weights, silently.
-    """
-    from mindspore import Tensor, ops
-
-    ops.assign(param, Tensor(np.asarray(value).astype(param.asnumpy().dtype, copy=False)))
 
 
 def _check_lora_weights(params: Mapping[str, Any], weights: Mapping[str, np.ndarray],
@@ -300,7 +288,7 @@ def merge_lora(model):
                if isinstance(child, LoraLinear)]
     for parent, name, layer in wrapped:
         weight = layer.base.weight
-        _write_in_place(weight, weight.asnumpy().astype(np.float32) + layer.delta_weight())
+        write_in_place(weight, weight.asnumpy().astype(np.float32) + layer.delta_weight())
         parent.insert_child_to_cell(name, layer.base)
     trainable_before = model._lora_state["trainable_before"]
     for param in model.get_parameters():
