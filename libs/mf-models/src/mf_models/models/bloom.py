@@ -20,7 +20,7 @@ from mf_models.configs.bloom import BloomConfig
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_index, cache_write
-from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear, tied_logits
+from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear, gelu_tanh, tied_logits
 
 
 def alibi_slopes(num_heads: int) -> np.ndarray:
@@ -50,7 +50,7 @@ class BloomMLP(nn.Cell):
 
     def construct(self, x):
         # BLOOM's GELU is the tanh approximation.
-        return self.projection(ops.gelu(self.mapping(x), approximate="tanh"))
+        return self.projection(gelu_tanh(self.mapping(x)))
 
 
 class BloomAttention(nn.Cell):

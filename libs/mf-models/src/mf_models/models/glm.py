@@ -36,7 +36,7 @@ from mf_models.errors import ModelConfigError
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_index, cache_write
-from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear
+from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear, gelu_tanh
 from mf_models.modules.rope import apply_rope, rope_tables
 
 ROPE_BASE = 10000.0  # THUDM/chatglm-6b RotaryEmbedding(base=10000)
@@ -101,7 +101,7 @@ class GLMMLP(nn.Cell):
 
     def construct(self, x):
         # THUDM's gelu_impl and MindSpore's nn.GELU are the tanh approximation.
-        return self.dense_4h_to_h(ops.gelu(self.dense_h_to_4h(x), approximate="tanh"))
+        return self.dense_4h_to_h(gelu_tanh(self.dense_h_to_4h(x)))
 
 
 def rotate_2d(x, rope):

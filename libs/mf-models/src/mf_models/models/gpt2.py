@@ -15,12 +15,12 @@ from mf_models.configs.gpt2 import GPT2Config
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_index, cache_write
-from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear, tied_logits
+from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear, gelu_tanh, tied_logits
 
 
 def activation(name: str, x):
     if name == "gelu":  # tanh approximation (HF "gelu_new")
-        return ops.gelu(x, approximate="tanh")
+        return gelu_tanh(x)
     if name == "gelu_exact":
         return ops.gelu(x, approximate="none")
     if name == "fast_gelu":

@@ -21,14 +21,14 @@ from mf_models.configs.pangualpha import PanguAlphaConfig
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_index, cache_write
-from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear, tied_logits
+from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear, gelu_tanh, tied_logits
 
 
 def activation(name: str, x):
     if name == "fast_gelu":  # MindSpore FastGelu: x * sigmoid(1.702 x)
         return ops.fast_gelu(x)
     if name == "gelu":  # tanh approximation, MindSpore nn.GELU's default
-        return ops.gelu(x, approximate="tanh")
+        return gelu_tanh(x)
     return ops.relu(x)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 from mindspore import dtype as mstype
-from mindspore import ops
+from mindspore import nn, ops
+from mindspore.ops.auto_generate.gen_ops_prim import LogSoftmaxGrad
 
+_BATCH_MATMUL = ops.BatchMatMul()
 _BATCH_MATMUL_NT = ops.BatchMatMul(transpose_b=True)
 
 # A large finite negative: -inf would turn a fully masked row (a left-pad query) into NaNs.
@@ -31,6 +33,29 @@ def mask_to_bias(allowed):
     return (1.0 - ops.cast(allowed, mstype.float32)) * MASK_VALUE
 
 
+class _Softmax(nn.Cell):
+    """softmax over the last axis, with a backward through MindSpore's LogSoftmaxGrad kernel.
+
+    The gradient of y = softmax(x) is y * (dy - sum(dy * y)); MindSpore's CPU autodiff expands
+    it into broadcasting Mul/ReduceSum/Sub ops that take 24 ms on (8, 8, 256, 256). That is
+    LogSoftmaxGrad(log y, dy * y) = dy * y - y * sum(dy * y), one fused kernel: 11 ms
+    (measured under ms.jit). A masked y of 0 gives log 0 = -inf and exp(-inf) * ... = 0.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.log_softmax_grad = LogSoftmaxGrad()
+
+    def construct(self, x):
+        return ops.softmax(x, -1)
+
+    def bprop(self, x, out, dout):
+        return (self.log_softmax_grad(ops.log(out), dout * out),)
+
+
+_SOFTMAX = _Softmax()
+
+
 def attend(q, k, v, bias, softmax_dtype=mstype.float32):
     """softmax(q k^T / sqrt(D) + bias) v with grouped-query heads, no copy of k or v.
 
@@ -42,13 +67,15 @@ def attend(q, k, v, bias, softmax_dtype=mstype.float32):
     g = h // kv
     qg = q.reshape(b, kv, g * t, d)  # (B, KV, G*T, D): heads of one group share k and v
     # transpose_b reads k in place; k.swapaxes(-1, -2) would copy the whole cache every step.
-    scores = _BATCH_MATMUL_NT(qg, k) * (1.0 / math.sqrt(d))  # (B, KV, G*T, S)
+    # The scale goes on q, T*D numbers, not on the T*S scores.
+    scores = _BATCH_MATMUL_NT(qg * (1.0 / math.sqrt(d)), k)  # (B, KV, G*T, S)
     scores = ops.cast(scores, softmax_dtype).reshape(b, kv, g, t, s)
     if bias.shape[1] == 1:  # one mask for every head
         bias = bias.reshape(b, 1, 1, t, s)
     else:  # per-head biases (ALiBi): head h = group h // G, member h % G
         bias = bias.reshape(b, kv, g, t, s)
     scores = scores + bias
-    probs = ops.softmax(scores, -1).reshape(b, kv, g * t, s)
-    out = ops.matmul(ops.cast(probs, v.dtype), v)  # (B, KV, G*T, D)
+    probs = _SOFTMAX(scores).reshape(b, kv, g * t, s)
+    # BatchMatMul, not ops.matmul: the latter's backward copies both operands transposed.
+    out = _BATCH_MATMUL(ops.cast(probs, v.dtype), v)  # (B, KV, G*T, D)
     return out.reshape(b, h, t, d).swapaxes(1, 2).reshape(b, t, h * d)  # (B, T, H*D)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore import dtype as mstype
@@ -77,6 +79,23 @@ class RMSNorm(nn.Cell):
         h = h * ops.rsqrt(ops.mean(ops.square(h), -1, keep_dims=True) + self.eps)
         # HF casts back to the input dtype before the weight; the same order keeps fp16 equal.
         return ops.cast(self.weight, x.dtype) * ops.cast(h, x.dtype)
+
+
+# 2 sqrt(2 / pi) and 2 sqrt(2 / pi) * 0.044715: GELU's tanh approximation (Hendrycks & Gimpel
+# 2016, arXiv:1606.08415, eq. in section 2), doubled for the sigmoid form below.
+_GELU_A = 2.0 * math.sqrt(2.0 / math.pi)
+_GELU_B = _GELU_A * 0.044715
+
+
+def gelu_tanh(x):
+    """GELU, tanh approximation (HF "gelu_new", MindSpore nn.GELU's default), as plain ops.
+
+    0.5 x (1 + tanh(u)) is x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3). MindSpore's
+    GeLU and GeLUGrad CPU kernels take 38 + 44 ms on 2048 x 2048 where these four ops and
+    their autodiff take 7 + 9 ms (under ms.jit): 0.85 s of a GPT-2 training step
+    (benchmarks/train.py). They agree with the kernel to 6e-7.
+    """
+    return x * ops.sigmoid(x * (_GELU_A + _GELU_B * (x * x)))
 
 
 _MATMUL_NT = ops.MatMul(transpose_b=True)
