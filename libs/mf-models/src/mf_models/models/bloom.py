@@ -126,7 +126,8 @@ class BloomModel(nn.Cell):
         alibi = self.slopes * key_pos.reshape(key_pos.shape[0], 1, 1, key_len)  # (B, H, 1, S)
         bias = alibi + mask_to_bias(causal_allowed(slot, t, key_len, key_mask))  # (B, H, T, S)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
-        index = None if cache is None else cache_index(slot, b, self.num_heads, t)
+        index = (None if cache is None
+                 else cache_index(slot, b, self.num_heads, t, cache.max_length))
         for i in range(self.num_layers):
             if cache is None:
                 x = self.blocks[i](x, bias, None, None, None)

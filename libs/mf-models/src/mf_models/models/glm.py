@@ -189,7 +189,8 @@ class GLMModel(nn.Cell):
         bias = mask_to_bias(prefix_lm_allowed(slot, positions[:, 1, :], key_mask.shape[-1],
                                               key_mask))  # (B, 1, T, S)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
-        index = None if cache is None else cache_index(slot, b, self.num_heads, t)
+        index = (None if cache is None
+                 else cache_index(slot, b, self.num_heads, t, cache.max_length))
         for i in range(self.num_layers):
             if cache is None:
                 x = self.layers[i](x, rope, bias, None, None, None)

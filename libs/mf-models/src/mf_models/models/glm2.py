@@ -146,7 +146,8 @@ class ChatGLM2Model(nn.Cell):
         cos, sin = cos.reshape(b, 1, t, -1), sin.reshape(b, 1, t, -1)  # (B, 1, T, R/2)
         bias = mask_to_bias(causal_allowed(slot, t, key_mask.shape[-1], key_mask))  # (B,1,T,S)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
-        index = None if cache is None else cache_index(slot, b, self.kv_heads, t)
+        index = (None if cache is None
+                 else cache_index(slot, b, self.kv_heads, t, cache.max_length))
         return self.encoder(x, cos, sin, bias, cache, index)  # (B, T, C)
 
 

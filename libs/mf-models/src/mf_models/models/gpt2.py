@@ -109,7 +109,8 @@ class GPT2Model(nn.Cell):
         x = ops.cast(self.embedding(input_ids, positions), self.compute_dtype)  # (B, T, C)
         bias = mask_to_bias(causal_allowed(slot, t, key_mask.shape[-1], key_mask))  # (B,1,T,S)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
-        index = None if cache is None else cache_index(slot, b, self.num_heads, t)
+        index = (None if cache is None
+                 else cache_index(slot, b, self.num_heads, t, cache.max_length))
         for i in range(self.num_layers):
             if cache is None:
                 x = self.blocks[i](x, bias, None, None, None)

@@ -107,7 +107,8 @@ class LlamaModel(nn.Cell):
         key_len = key_mask.shape[-1]
         bias = mask_to_bias(causal_allowed(slot, t, key_len, key_mask))  # (B, 1, T, S)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
-        index = None if cache is None else cache_index(slot, b, self.kv_heads, t)
+        index = (None if cache is None
+                 else cache_index(slot, b, self.kv_heads, t, cache.max_length))
         for i in range(self.num_layers):
             if cache is None:
                 x = self.layers[i](x, cos, sin, bias, None, None, None)

@@ -2,8 +2,11 @@
 value buffer per layer, written in place.
 
 Why this shape of API: under `ms.jit` a new shape or a new Python scalar recompiles (~5 s), so the
-buffers never grow and the write slot is an int32 tensor. The buffers are `Parameter`s so that
-`scatter_nd_update` writes them in place: a decode step touches T new rows, never copies the cache.
+buffers never grow and the write slot is an int32 tensor. The buffers are `Parameter`s stored as
+rows, (batch * kv_heads * max_length, head_dim), so that `ScatterUpdate` writes the T new rows of
+a step in place. `scatter_nd_update` on the 4-D buffer copied the whole buffer on every write on
+CPU: 0.34 ms per layer and tensor at batch 8 x 160 slots, 5.4 of a 28 ms LLaMA decode step
+(MindSpore's profiler); ScatterUpdate costs ~40 us at any cache size.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ class KVCache(nn.Cell):
         super().__init__()
         self.batch_size = batch_size
         self.max_length = max_length
-        self.shape = (batch_size, kv_heads, max_length, head_dim)
+        self.shape = (batch_size, kv_heads, max_length, head_dim)  # what attention reads
+        self.rows_shape = (batch_size * kv_heads * max_length, head_dim)  # how it is stored
         # Unique names: two caches alive in one process must not share parameter names.
         tag = f"kv_cache{next(_ids)}"
-        zeros = np.zeros(self.shape, NP_DTYPE.get(dtype, np.float32))
+        zeros = np.zeros(self.rows_shape, NP_DTYPE.get(dtype, np.float32))
         self.keys = ParameterTuple(
             Parameter(Tensor(zeros), name=f"{tag}.key.{i}", requires_grad=False)
             for i in range(num_layers))
@@ -42,24 +46,28 @@ class KVCache(nn.Cell):
     def reset(self) -> None:
         """Zero every buffer (not needed for correctness: unwritten slots are masked out)."""
         for p in (*self.keys, *self.values):
-            write_in_place(p, np.zeros(self.shape, np.float32))
+            write_in_place(p, np.zeros(self.rows_shape, np.float32))
 
 
-def cache_index(slot, batch: int, kv_heads: int, length: int):
-    """Scatter indices (B, KV, T, 3) of slots [slot, slot + T) for every row and head.
+_SCATTER_UPDATE = ops.ScatterUpdate()
 
+
+def cache_index(slot, batch: int, kv_heads: int, length: int, max_length: int):
+    """Row indices (B * KV, T) of slots [slot, slot + T) for every batch row and head.
+
+    Row (b * KV + h) * max_length + s of a buffer holds slot s of head h of batch row b.
     Built once per step and shared by every layer's key and value write.
     """
-    shape = (batch, kv_heads, length)
-    rows = ops.arange(batch, dtype=mstype.int32).reshape(batch, 1, 1).broadcast_to(shape)
-    heads = ops.arange(kv_heads, dtype=mstype.int32).reshape(1, kv_heads, 1).broadcast_to(shape)
-    slots = (ops.arange(length, dtype=mstype.int32) + slot).reshape(1, 1, length)
-    return ops.stack([rows, heads, slots.broadcast_to(shape)], -1)  # (B, KV, T, 3)
+    firsts = ops.arange(batch * kv_heads, dtype=mstype.int32).reshape(-1, 1) * max_length
+    return firsts + (ops.arange(length, dtype=mstype.int32) + slot).reshape(1, length)
 
 
 def cache_write(buffer, index, x):
-    """Write x (B, KV, T, D) into buffer (B, KV, S, D) at `index` (from `cache_index`), in place.
+    """Write x (B, KV, T, D) into buffer rows (B * KV * S, D) at `index` (from `cache_index`),
+    in place; returns the updated buffer as (B, KV, S, D).
 
-    Returns the updated buffer; using the return value orders later reads after the write.
+    Using the return value orders later reads after the write.
     """
-    return ops.scatter_nd_update(buffer, index, ops.cast(x, buffer.dtype))
+    b, kv, t, d = x.shape
+    rows = _SCATTER_UPDATE(buffer, index, ops.cast(x, buffer.dtype).reshape(b * kv, t, d))
+    return rows.reshape(b, kv, -1, d)
