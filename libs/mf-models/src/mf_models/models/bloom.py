@@ -20,7 +20,7 @@ from mf_models.configs.bloom import BloomConfig
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_index, cache_write
-from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear, gelu_tanh, tied_logits
+from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, MappingMLP, linear, tied_logits
 
 
 def alibi_slopes(num_heads: int) -> np.ndarray:
@@ -37,31 +37,15 @@ def alibi_slopes(num_heads: int) -> np.ndarray:
     return slopes.astype(np.float32)
 
 
-def _linear(config: BloomConfig, rng, n_in: int, n_out: int, transpose_b: bool) -> Linear:
-    return Linear(n_in, n_out, bias=True, transpose_b=transpose_b, std=config.initializer_range,
-                  param_dtype=config.param_init_type, compute_dtype=config.compute_dtype, rng=rng)
-
-
-class BloomMLP(nn.Cell):
-    def __init__(self, config: BloomConfig, rng: np.random.Generator):
-        super().__init__()
-        self.mapping = _linear(config, rng, config.hidden_size, config.ffn_hidden_size, False)
-        self.projection = _linear(config, rng, config.ffn_hidden_size, config.hidden_size, False)
-
-    def construct(self, x):
-        # BLOOM's GELU is the tanh approximation.
-        return self.projection(gelu_tanh(self.mapping(x)))
-
-
 class BloomAttention(nn.Cell):
     def __init__(self, config: BloomConfig, rng: np.random.Generator):
         super().__init__()
         c = config.hidden_size
         self.num_heads, self.head_dim = config.num_heads, config.head_dim
-        self.dense1 = _linear(config, rng, c, c, True)  # query
-        self.dense2 = _linear(config, rng, c, c, True)  # key
-        self.dense3 = _linear(config, rng, c, c, True)  # value
-        self.projection = _linear(config, rng, c, c, False)
+        self.dense1 = linear(config, rng, c, c)  # query
+        self.dense2 = linear(config, rng, c, c)  # key
+        self.dense3 = linear(config, rng, c, c)  # value
+        self.projection = linear(config, rng, c, c, transpose_b=False)
         self.softmax_dtype = DTYPE[config.softmax_compute_type]
 
     def construct(self, x, bias, key_buffer, value_buffer, index):
@@ -84,7 +68,7 @@ class BloomBlock(nn.Cell):
         self.layernorm1 = LayerNorm(*ln)
         self.attention = BloomAttention(config, rng)
         self.layernorm2 = LayerNorm(*ln)
-        self.output = BloomMLP(config, rng)
+        self.output = MappingMLP(config, rng, "gelu")  # BLOOM: tanh GELU
 
     def construct(self, x, bias, key_buffer, value_buffer, index):
         h = x + self.attention(self.layernorm1(x), bias, key_buffer, value_buffer, index)

@@ -36,7 +36,7 @@ from mf_models.errors import ModelConfigError
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_index, cache_write
-from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear, gelu_tanh
+from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, gelu_tanh, linear
 from mf_models.modules.rope import apply_rope, rope_tables
 
 ROPE_BASE = 10000.0  # THUDM/chatglm-6b RotaryEmbedding(base=10000)
@@ -88,16 +88,11 @@ def prefix_lm_allowed(slot, block_positions, key_len: int, key_mask):
     return ops.logical_or(allowed, both)  # (B, 1, T, S)
 
 
-def _linear(config: GLMConfig, rng, n_in: int, n_out: int) -> Linear:
-    return Linear(n_in, n_out, bias=True, transpose_b=True, std=config.initializer_range,
-                  param_dtype=config.param_init_type, compute_dtype=config.compute_dtype, rng=rng)
-
-
 class GLMMLP(nn.Cell):
     def __init__(self, config: GLMConfig, rng: np.random.Generator):
         super().__init__()
-        self.dense_h_to_4h = _linear(config, rng, config.hidden_size, config.ffn_hidden_size)
-        self.dense_4h_to_h = _linear(config, rng, config.ffn_hidden_size, config.hidden_size)
+        self.dense_h_to_4h = linear(config, rng, config.hidden_size, config.ffn_hidden_size)
+        self.dense_4h_to_h = linear(config, rng, config.ffn_hidden_size, config.hidden_size)
 
     def construct(self, x):
         # THUDM's gelu_impl and MindSpore's nn.GELU are the tanh approximation.
@@ -117,8 +112,8 @@ class GLMSelfAttention(nn.Cell):
         super().__init__()
         c = config.hidden_size
         self.num_heads, self.head_dim = config.num_heads, config.head_dim
-        self.query_key_value = _linear(config, rng, c, 3 * c)
-        self.dense = _linear(config, rng, c, c)
+        self.query_key_value = linear(config, rng, c, 3 * c)
+        self.dense = linear(config, rng, c, c)
         self.softmax_dtype = DTYPE[config.softmax_compute_type]
 
     def construct(self, x, rope, bias, key_buffer, value_buffer, index):
@@ -213,10 +208,7 @@ class GLMForConditionalGeneration(CausalLM):
     def __init__(self, config: GLMConfig, seed: int = 0):
         super().__init__(config, seed)
         self.transformer = GLMModel(config, self.rng)
-        self.lm_head = Linear(config.hidden_size, config.vocab_size, bias=False,
-                              transpose_b=True, std=config.initializer_range,
-                              param_dtype=config.param_init_type,
-                              compute_dtype=config.compute_dtype, rng=self.rng)
+        self.lm_head = linear(config, self.rng, config.hidden_size, config.vocab_size, bias=False)
         self.special_ids = (config.gmask_token_id, config.mask_token_id, config.bos_token_id)
         self.load_checkpoint_from_config()
 

@@ -19,15 +19,10 @@ from mf_models.configs.glm2 import ChatGLM2Config
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_index, cache_write
-from mf_models.modules.layers import DTYPE, Embedding, Linear, RMSNorm
+from mf_models.modules.layers import DTYPE, Embedding, RMSNorm, linear
 from mf_models.modules.rope import rope_tables
 
 ROPE_BASE = 10000.0  # THUDM/chatglm2-6b RotaryEmbedding: base 10000 (times rope_ratio)
-
-
-def _linear(config: ChatGLM2Config, rng, n_in: int, n_out: int, bias: bool) -> Linear:
-    return Linear(n_in, n_out, bias=bias, transpose_b=True, std=config.initializer_range,
-                  param_dtype=config.param_init_type, compute_dtype=config.compute_dtype, rng=rng)
 
 
 class ChatGLM2MLP(nn.Cell):
@@ -37,8 +32,8 @@ class ChatGLM2MLP(nn.Cell):
         super().__init__()
         c, f = config.hidden_size, config.ffn_hidden_size
         self.ffn = f
-        self.dense_h_to_4h = _linear(config, rng, c, 2 * f, bias=False)
-        self.dense_4h_to_h = _linear(config, rng, f, c, bias=False)
+        self.dense_h_to_4h = linear(config, rng, c, 2 * f, bias=False)
+        self.dense_4h_to_h = linear(config, rng, f, c, bias=False)
 
     def construct(self, x):
         h = self.dense_h_to_4h(x)  # (B, T, 2F)
@@ -64,9 +59,9 @@ class ChatGLM2SelfAttention(nn.Cell):
         q_size = self.num_heads * self.head_dim
         kv_size = self.kv_heads * self.head_dim
         self.q_size, self.kv_size = q_size, kv_size
-        self.query_key_value = _linear(config, rng, config.hidden_size, q_size + 2 * kv_size,
+        self.query_key_value = linear(config, rng, config.hidden_size, q_size + 2 * kv_size,
                                        bias=config.add_qkv_bias)
-        self.dense = _linear(config, rng, q_size, config.hidden_size, bias=False)
+        self.dense = linear(config, rng, q_size, config.hidden_size, bias=False)
         self.softmax_dtype = DTYPE[config.softmax_compute_type]
 
     def construct(self, x, cos, sin, bias, key_buffer, value_buffer, index):
@@ -127,7 +122,7 @@ class ChatGLM2Model(nn.Cell):
                                    std=config.initializer_range,
                                    param_dtype=config.param_init_type, rng=rng)
         self.encoder = ChatGLM2Transformer(config, rng)
-        self.output_layer = _linear(config, rng, config.hidden_size, config.vocab_size,
+        self.output_layer = linear(config, rng, config.hidden_size, config.vocab_size,
                                     bias=False)
         # Angles over the rotated part R = head_dim / 2: theta_i = base^(-2i / R), i < R/2.
         cos, sin = rope_tables(config.rotary_dim, config.max_positions,

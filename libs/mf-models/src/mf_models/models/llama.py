@@ -14,7 +14,7 @@ from mf_models.configs.llama import LlamaConfig
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_index, cache_write
-from mf_models.modules.layers import DTYPE, Embedding, Linear, RMSNorm, tied_logits
+from mf_models.modules.layers import DTYPE, Embedding, RMSNorm, linear, tied_logits
 from mf_models.modules.rope import apply_rope, rope_tables
 
 
@@ -24,11 +24,9 @@ class LlamaFeedForward(nn.Cell):
     def __init__(self, config: LlamaConfig, rng: np.random.Generator):
         super().__init__()
         c, f = config.hidden_size, config.ffn_hidden_size
-        kw = dict(bias=False, transpose_b=True, std=config.initializer_range,
-                  param_dtype=config.param_init_type, compute_dtype=config.compute_dtype, rng=rng)
-        self.w1 = Linear(c, f, **kw)
-        self.w3 = Linear(c, f, **kw)
-        self.w2 = Linear(f, c, **kw)
+        self.w1 = linear(config, rng, c, f, bias=False)
+        self.w3 = linear(config, rng, c, f, bias=False)
+        self.w2 = linear(config, rng, f, c, bias=False)
 
     def construct(self, x):
         return self.w2(ops.silu(self.w1(x)) * self.w3(x))
@@ -41,12 +39,11 @@ class LlamaAttention(nn.Cell):
         self.kv_heads = config.kv_heads
         self.head_dim = config.head_dim
         c = config.hidden_size
-        kw = dict(bias=False, transpose_b=True, std=config.initializer_range,
-                  param_dtype=config.param_init_type, compute_dtype=config.compute_dtype, rng=rng)
-        self.wq = Linear(c, self.num_heads * self.head_dim, **kw)
-        self.wk = Linear(c, self.kv_heads * self.head_dim, **kw)
-        self.wv = Linear(c, self.kv_heads * self.head_dim, **kw)
-        self.wo = Linear(self.num_heads * self.head_dim, c, **kw)
+        q_size, kv_size = self.num_heads * self.head_dim, self.kv_heads * self.head_dim
+        self.wq = linear(config, rng, c, q_size, bias=False)
+        self.wk = linear(config, rng, c, kv_size, bias=False)
+        self.wv = linear(config, rng, c, kv_size, bias=False)
+        self.wo = linear(config, rng, q_size, c, bias=False)
         self.softmax_dtype = DTYPE[config.softmax_compute_type]
 
     def construct(self, x, cos, sin, bias, key_buffer, value_buffer, index):
@@ -127,10 +124,8 @@ class LlamaForCausalLM(CausalLM):
         self.model = LlamaModel(config, self.rng)
         self.tie_word_embeddings = config.tie_word_embeddings
         if not config.tie_word_embeddings:
-            self.lm_head = Linear(config.hidden_size, config.vocab_size, bias=False,
-                                  transpose_b=True, std=config.initializer_range,
-                                  param_dtype=config.param_init_type,
-                                  compute_dtype=config.compute_dtype, rng=self.rng)
+            self.lm_head = linear(config, self.rng, config.hidden_size, config.vocab_size,
+                                  bias=False)
         self.compute_dtype = DTYPE[config.compute_dtype]
         self.load_checkpoint_from_config()
 

@@ -21,31 +21,7 @@ from mf_models.configs.pangualpha import PanguAlphaConfig
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_index, cache_write
-from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, Linear, gelu_tanh, tied_logits
-
-
-def activation(name: str, x):
-    if name == "fast_gelu":  # MindSpore FastGelu: x * sigmoid(1.702 x)
-        return ops.fast_gelu(x)
-    if name == "gelu":  # tanh approximation, MindSpore nn.GELU's default
-        return gelu_tanh(x)
-    return ops.relu(x)
-
-
-def _linear(config: PanguAlphaConfig, rng, n_in: int, n_out: int, transpose_b: bool) -> Linear:
-    return Linear(n_in, n_out, bias=True, transpose_b=transpose_b, std=config.initializer_range,
-                  param_dtype=config.param_init_type, compute_dtype=config.compute_dtype, rng=rng)
-
-
-class PanguAlphaMLP(nn.Cell):
-    def __init__(self, config: PanguAlphaConfig, rng: np.random.Generator):
-        super().__init__()
-        self.mapping = _linear(config, rng, config.hidden_size, config.ffn_hidden_size, False)
-        self.projection = _linear(config, rng, config.ffn_hidden_size, config.hidden_size, False)
-        self.act = config.hidden_act
-
-    def construct(self, x):
-        return self.projection(activation(self.act, self.mapping(x)))
+from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, MappingMLP, linear, tied_logits
 
 
 class PanguAlphaAttention(nn.Cell):
@@ -53,10 +29,10 @@ class PanguAlphaAttention(nn.Cell):
         super().__init__()
         c = config.hidden_size
         self.num_heads, self.head_dim = config.num_heads, config.head_dim
-        self.dense1 = _linear(config, rng, c, c, True)  # query
-        self.dense2 = _linear(config, rng, c, c, True)  # key
-        self.dense3 = _linear(config, rng, c, c, True)  # value
-        self.projection = _linear(config, rng, c, c, False)
+        self.dense1 = linear(config, rng, c, c)  # query
+        self.dense2 = linear(config, rng, c, c)  # key
+        self.dense3 = linear(config, rng, c, c)  # value
+        self.projection = linear(config, rng, c, c, transpose_b=False)
         self.softmax_dtype = DTYPE[config.softmax_compute_type]
 
     def construct(self, query_input, x, bias, key_buffer, value_buffer, index):
@@ -81,7 +57,7 @@ class PanguAlphaBlock(nn.Cell):
         self.layernorm1 = LayerNorm(*ln)
         self.attention = PanguAlphaAttention(config, rng)
         self.layernorm2 = LayerNorm(*ln)
-        self.output = PanguAlphaMLP(config, rng)
+        self.output = MappingMLP(config, rng, config.hidden_act)
 
     def construct(self, x, query, bias, key_buffer, value_buffer, index):
         h = self.layernorm1(x)

@@ -49,6 +49,14 @@ class Linear(nn.Cell):
         return y.reshape(lead + (self.out_features,))  # (..., out)
 
 
+def linear(config, rng: np.random.Generator, n_in: int, n_out: int, *, transpose_b: bool = True,
+           bias: bool = True) -> Linear:
+    """A `Linear` initialised and typed as a family config says (initializer_range,
+    param_init_type, compute_dtype)."""
+    return Linear(n_in, n_out, bias=bias, transpose_b=transpose_b, std=config.initializer_range,
+                  param_dtype=config.param_init_type, compute_dtype=config.compute_dtype, rng=rng)
+
+
 class LayerNorm(nn.Cell):
     """LayerNorm with MindFormers' `gamma`/`beta` names, computed in `compute_type`."""
 
@@ -96,6 +104,32 @@ def gelu_tanh(x):
     (benchmarks/train.py). They agree with the kernel to 6e-7.
     """
     return x * ops.sigmoid(x * (_GELU_A + _GELU_B * (x * x)))
+
+
+def activation(name: str, x):
+    """The MLP activations of the GPT-style families, by MindFormers' `hidden_act` names."""
+    if name == "gelu":  # tanh approximation: HF "gelu_new", MindSpore nn.GELU's default
+        return gelu_tanh(x)
+    if name == "gelu_exact":
+        return ops.gelu(x, approximate="none")
+    if name == "fast_gelu":  # MindSpore FastGelu: x * sigmoid(1.702 x)
+        return ops.fast_gelu(x)
+    return ops.relu(x)
+
+
+class MappingMLP(nn.Cell):
+    """projection(act(mapping(x))) with biases and MindFormers' (in, out) weight layout: the
+    MLP of GPT-2, BLOOM and PanGu-Alpha."""
+
+    def __init__(self, config, rng: np.random.Generator, act: str):
+        super().__init__()
+        c, f = config.hidden_size, config.ffn_hidden_size
+        self.mapping = linear(config, rng, c, f, transpose_b=False)
+        self.projection = linear(config, rng, f, c, transpose_b=False)
+        self.act = act
+
+    def construct(self, x):
+        return self.projection(activation(self.act, self.mapping(x)))
 
 
 _MATMUL_NT = ops.MatMul(transpose_b=True)
