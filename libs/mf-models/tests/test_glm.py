@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mindspore import Tensor
+from models_errors import one_line
 from models_numpy_refs import glm_logits, glm_positions_and_mask, sharp_weights
 
 from mf_models import GLMChatModel, GLMConfig, GLMForConditionalGeneration, load_config
@@ -246,55 +247,40 @@ def test_mindformers_run_yaml_reads(tmp_path):
     assert isinstance(config, GLMConfig) and (config.seq_length, config.head_dim) == (512, 16)
 
 
-def test_sharding_plan_covers_every_parameter(model):
-    from mf_parallel import ParallelConfig
-    from mf_parallel.plan import resolve_plan, unused_patterns
-
-    params = [(p.name, tuple(p.shape)) for p in model.get_parameters()]
-    layouts = resolve_plan(CONFIG.sharding_plan, params,
-                           ParallelConfig(data_parallel=1, model_parallel=2).resolve(2))
-    assert set(layouts) == {name for name, _ in params}
-    assert unused_patterns(CONFIG.sharding_plan, [n for n, _ in params]) == []
 
 
 # ---- bad input --------------------------------------------------------------------------------
-def _one_line(err) -> str:
-    message = str(err.value)
-    assert "\n" not in message and err.value.exit_code == 2
-    return message
-
-
 def test_unknown_preset_suggests_glm_6b():
     with pytest.raises(UnknownModelError) as err:
         preset_config("glm6b")
-    assert _one_line(err) == "'glm6b' is not a supported model; did you mean 'glm_6b'?"
+    assert one_line(err) == "'glm6b' is not a supported model; did you mean 'glm_6b'?"
 
 
 def test_heads_that_do_not_divide_hidden_size():
     with pytest.raises(ModelConfigError) as err:
         GLMConfig.from_name("glm_debug", num_heads=5)
-    assert _one_line(err) == "num_heads(5) must divide hidden_size(64): 64 / 5 = 12.8"
+    assert one_line(err) == "num_heads(5) must divide hidden_size(64): 64 / 5 = 12.8"
 
 
 def test_prompt_without_gmask(model):
     ids, mask = left_pad([glm_row(np.random.default_rng(8), 3), [21, 22, 23, SOP]])
     with pytest.raises(ModelConfigError) as err:
         model.prefill_positions(mask, ids)
-    assert _one_line(err) == (f"prompt row 1 has no [gMASK] (gmask_token_id {GMASK}) before "
+    assert one_line(err) == (f"prompt row 1 has no [gMASK] (gmask_token_id {GMASK}) before "
                               f"<sop>: a GLM prompt ends with [gMASK] <sop> (ids {GMASK}, {SOP})")
 
 
 def test_prompt_without_sop(model):
     with pytest.raises(ModelConfigError) as err:
         model.prefill_positions(np.ones((1, 3), np.int32), np.array([[21, 22, GMASK]]))
-    assert _one_line(err).startswith(f"prompt row 0 has no <sop> (bos_token_id {SOP})")
+    assert one_line(err).startswith(f"prompt row 0 has no <sop> (bos_token_id {SOP})")
 
 
 def test_prompt_longer_than_seq_length(model):
     too_long = np.full((1, CONFIG.seq_length + 1), 9, np.int32)
     with pytest.raises(ModelConfigError) as err:
         model(Tensor(too_long))
-    assert _one_line(err) == (f"sequence length {CONFIG.seq_length + 1} is longer than the "
+    assert one_line(err) == (f"sequence length {CONFIG.seq_length + 1} is longer than the "
                               f"model's seq_length({CONFIG.seq_length})")
 
 
@@ -302,4 +288,4 @@ def test_step_positions_must_be_two_dimensional(model):
     step = model.step_function(model.new_cache(1, 4))
     with pytest.raises(ModelConfigError) as err:
         step(np.ones((1, 2), np.int32), np.zeros((1, 2), np.int32), 0, np.ones((1, 4), np.int32))
-    assert "GLM positions are (batch, 2, tokens)" in _one_line(err)
+    assert "GLM positions are (batch, 2, tokens)" in one_line(err)

@@ -8,6 +8,7 @@ import mindspore as ms
 import numpy as np
 import pytest
 from mindspore import Tensor
+from models_errors import one_line
 from models_greedy import greedy_recompute, greedy_with_cache
 from models_numpy_refs import pangualpha_logits, sharp_weights
 
@@ -161,45 +162,30 @@ def test_mindformers_run_yaml_reads(tmp_path):
         256, 3)
 
 
-def test_sharding_plan_covers_every_parameter(model):
-    from mf_parallel import ParallelConfig
-    from mf_parallel.plan import resolve_plan, unused_patterns
-
-    params = [(p.name, tuple(p.shape)) for p in model.get_parameters()]
-    layouts = resolve_plan(CONFIG.sharding_plan, params,
-                           ParallelConfig(data_parallel=1, model_parallel=2).resolve(2))
-    assert set(layouts) == {name for name, _ in params}
-    assert unused_patterns(CONFIG.sharding_plan, [n for n, _ in params]) == []
 
 
 # ---- bad input --------------------------------------------------------------------------------
-def _one_line(err) -> str:
-    message = str(err.value)
-    assert "\n" not in message and err.value.exit_code == 2
-    return message
-
-
 def test_unknown_preset_suggests_the_closest():
     with pytest.raises(UnknownModelError) as err:
         preset_config("pangualpha_2.6b")
-    assert _one_line(err) == ("'pangualpha_2.6b' is not a supported model; did you mean "
+    assert one_line(err) == ("'pangualpha_2.6b' is not a supported model; did you mean "
                               "'pangualpha_2_6b'?")
 
 
 def test_heads_that_do_not_divide_hidden_size():
     with pytest.raises(ModelConfigError) as err:
         PanguAlphaConfig(hidden_size=2560, num_heads=48)
-    assert _one_line(err) == "num_heads(48) must divide hidden_size(2560): 2560 / 48 = 53.3333"
+    assert one_line(err) == "num_heads(48) must divide hidden_size(2560): 2560 / 48 = 53.3333"
 
 
 def test_unsupported_activation():
     with pytest.raises(ModelConfigError) as err:
         PanguAlphaConfig.from_name("pangualpha_debug", hidden_act="swish")
-    assert _one_line(err) == "hidden_act='swish' is not one of fast_gelu, gelu, relu"
+    assert one_line(err) == "hidden_act='swish' is not one of fast_gelu, gelu, relu"
 
 
 def test_prompt_longer_than_seq_length(model):
     with pytest.raises(ModelConfigError) as err:
         model(Tensor(np.full((1, CONFIG.seq_length + 1), 9, np.int32)))
-    assert _one_line(err) == (f"sequence length {CONFIG.seq_length + 1} is longer than the "
+    assert one_line(err) == (f"sequence length {CONFIG.seq_length + 1} is longer than the "
                               f"model's seq_length({CONFIG.seq_length})")

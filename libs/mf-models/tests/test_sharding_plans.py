@@ -8,7 +8,8 @@ from mf_parallel.plan import resolve_plan, unused_patterns
 
 from mf_models import AutoModelForCausalLM
 
-DEBUG = ["gpt2_debug", "llama_debug", "bloom_debug"]
+DEBUG = ["gpt2_debug", "llama_debug", "bloom_debug", "glm_debug", "glm2_debug",
+         "pangualpha_debug"]
 
 
 @pytest.mark.parametrize("name", DEBUG)
@@ -19,6 +20,8 @@ def test_plan_covers_every_parameter_with_mp_2(name):
                            ParallelConfig(data_parallel=1, model_parallel=2).resolve(2))
     assert set(layouts) == {name for name, _ in params}
     assert unused_patterns(model.config.sharding_plan, [n for n, _ in params]) == []
-    # Column-parallel q and row-parallel output projection: the Megatron pairing.
     split = {n for n, lay in layouts.items() if "mp" in str(lay.spec)}
-    assert any("wq" in n or "dense1" in n for n in split)
+    if name == "glm2_debug":  # fused [q | k | v] and [gate | up] stay whole (see its config)
+        assert all("layers" not in n for n in split) and split
+    else:  # column-parallel q and row-parallel output projection: the Megatron pairing
+        assert any(q in n for n in split for q in ("wq", "dense1", "query_key_value"))
