@@ -114,13 +114,21 @@ class PreTrainedTokenizer:
         """Family hook: model tokens of text that holds no added token."""
         return [self._id_to_token_strict(i) for i in self._encode_chunk(text, at_start)]
 
-    def _model_token_to_id(self, token: str) -> int | None:
-        """Family hook: id of a token of the model vocabulary, None if absent."""
+    def _lookup_tables(self) -> tuple[dict[str, int], dict[int, str]]:
+        """Family hook: the model vocabulary as token -> id and id -> token dicts.
+
+        A family whose vocabulary is such a pair (the BPE and WordPiece ones) writes only this;
+        the SentencePiece families override the four lookups below instead.
+        """
         raise NotImplementedError
 
+    def _model_token_to_id(self, token: str) -> int | None:
+        """Id of a token of the model vocabulary, None if absent."""
+        return self._lookup_tables()[0].get(token)
+
     def _model_id_to_token(self, index: int) -> str | None:
-        """Family hook: token of a model id, None if out of range."""
-        raise NotImplementedError
+        """Token of a model id, None if out of range."""
+        return self._lookup_tables()[1].get(index)
 
     def _decode_tokens(self, tokens: list[str]) -> str:
         """Family hook: text of a list of tokens (added tokens appear as their content)."""
@@ -129,10 +137,10 @@ class PreTrainedTokenizer:
     @property
     def vocab_size(self) -> int:
         """Size of the model vocabulary, without the added tokens (as in Hugging Face)."""
-        raise NotImplementedError
+        return len(self._lookup_tables()[0])
 
     def _model_vocab(self) -> dict[str, int]:
-        raise NotImplementedError
+        return self._lookup_tables()[0]
 
     def _vocabulary_files(self) -> dict[str, bytes]:
         """Family hook: file name -> content of the vocabulary files to save."""

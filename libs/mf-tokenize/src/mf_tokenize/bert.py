@@ -168,18 +168,8 @@ class BertTokenizer(PreTrainedTokenizer):
                 "strip_accents": self.basic.strip_accents,
                 "tokenize_chinese_chars": self.basic.tokenize_chinese_chars}
 
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def _model_vocab(self) -> dict[str, int]:
-        return self.vocab
-
-    def _model_token_to_id(self, token: str) -> int | None:
-        return self.vocab.get(token)
-
-    def _model_id_to_token(self, index: int) -> str | None:
-        return self.id_to_token.get(index)
+    def _lookup_tables(self) -> tuple[dict[str, int], dict[int, str]]:
+        return self.vocab, self.id_to_token
 
     def _wordpiece(self, word: str) -> list[str]:
         """Greedy longest-match-first split of one word; the whole word is unknown if any

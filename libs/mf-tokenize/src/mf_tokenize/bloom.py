@@ -59,18 +59,8 @@ class BloomTokenizer(PreTrainedTokenizer):
         return {self.vocab_files["tokenizer_file"]:
                 self.tokenizer.to_json(self._added).encode("utf-8")}
 
-    @property
-    def vocab_size(self) -> int:
-        return len(self.tokenizer.model.vocab)
-
-    def _model_vocab(self) -> dict[str, int]:
-        return self.tokenizer.model.vocab
-
-    def _model_token_to_id(self, token: str) -> int | None:
-        return self.tokenizer.model.vocab.get(token)
-
-    def _model_id_to_token(self, index: int) -> str | None:
-        return self.tokenizer.model.id_to_token.get(index)
+    def _lookup_tables(self) -> tuple[dict[str, int], dict[int, str]]:
+        return self.tokenizer.model.vocab, self.tokenizer.model.id_to_token
 
     def _encode_chunk(self, text: str, at_start: bool) -> list[int]:
         return self.tokenizer.encode_chunk(text)

@@ -63,18 +63,8 @@ class CLIPTokenizer(PreTrainedTokenizer):
             self.vocab_files["merges_file"]: bpe.merges_file_text(self.bpe.merges).encode(),
         }
 
-    @property
-    def vocab_size(self) -> int:
-        return len(self.bpe.vocab)
-
-    def _model_vocab(self) -> dict[str, int]:
-        return self.bpe.vocab
-
-    def _model_token_to_id(self, token: str) -> int | None:
-        return self.bpe.vocab.get(token)
-
-    def _model_id_to_token(self, index: int) -> str | None:
-        return self.bpe.id_to_token.get(index)
+    def _lookup_tables(self) -> tuple[dict[str, int], dict[int, str]]:
+        return self.bpe.vocab, self.bpe.id_to_token
 
     def _words_of(self, text: str) -> list[str]:
         text = unicodedata.normalize("NFC", text)

@@ -73,18 +73,8 @@ class GPT2Tokenizer(PreTrainedTokenizer):
                 "errors": self.errors}
 
     # ---------------------------------------------------------------- vocabulary
-    @property
-    def vocab_size(self) -> int:
-        return len(self.bpe.vocab)
-
-    def _model_vocab(self) -> dict[str, int]:
-        return self.bpe.vocab
-
-    def _model_token_to_id(self, token: str) -> int | None:
-        return self.bpe.vocab.get(token)
-
-    def _model_id_to_token(self, index: int) -> str | None:
-        return self.bpe.id_to_token.get(index)
+    def _lookup_tables(self) -> tuple[dict[str, int], dict[int, str]]:
+        return self.bpe.vocab, self.bpe.id_to_token
 
     # ---------------------------------------------------------------- encoding
     def _encode_chunk(self, text: str, at_start: bool) -> list[int]:
