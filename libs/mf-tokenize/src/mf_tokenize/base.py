@@ -6,8 +6,8 @@ dict with ``input_ids`` and ``attention_mask`` (and ``token_type_ids`` where the
 them); special tokens are attributes (``tok.pad_token``, ``tok.pad_token_id``); added and special
 tokens found in the text are matched before the model sees it.
 
-A family implements a handful of hooks (``_encode_chunk``, ``_model_token_to_id``,
-``_model_id_to_token``, ``_decode_tokens`` ...) and says how special tokens frame a sequence
+A family implements a handful of hooks (``_encode_chunk``, ``_lookup_tables`` or the lookups
+it feeds, ``_decode_tokens`` ...) and says how special tokens frame a sequence
 (``build_inputs_with_special_tokens``). Nothing here imports MindSpore: ``return_tensors="ms"``
 imports it inside the call.
 """
