@@ -53,6 +53,10 @@ def _options(ctx: typer.Context, options: list[str] | None) -> list[str]:
     return out
 
 
+RESUME = typer.Option(False, "--resume", help="Continue from the newest checkpoint in output_dir.")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing job in output_dir.")
+
+
 def _run_options(options: list[str], resume: bool, overwrite: bool) -> list[str]:
     out = list(options)
     if resume:
@@ -62,28 +66,14 @@ def _run_options(options: list[str], resume: bool, overwrite: bool) -> list[str]
     return out
 
 
-def train(
-    ctx: typer.Context,
-    config: str = CONFIG_ARG,
-    options: list[str] = OPTIONS,
-    resume: bool = typer.Option(False, "--resume",
-                                help="Continue from the newest checkpoint in output_dir."),
-    overwrite: bool = typer.Option(False, "--overwrite",
-                                   help="Replace an existing job in output_dir."),
-) -> None:
+def train(ctx: typer.Context, config: str = CONFIG_ARG, options: list[str] = OPTIONS,
+          resume: bool = RESUME, overwrite: bool = OVERWRITE) -> None:
     """Train a model as the run YAML describes (data parallel runs start under msrun)."""
     _fit("train", config, _run_options(_options(ctx, options), resume, overwrite))
 
 
-def finetune(
-    ctx: typer.Context,
-    config: str = CONFIG_ARG,
-    options: list[str] = OPTIONS,
-    resume: bool = typer.Option(False, "--resume",
-                                help="Continue from the newest checkpoint in output_dir."),
-    overwrite: bool = typer.Option(False, "--overwrite",
-                                   help="Replace an existing job in output_dir."),
-) -> None:
+def finetune(ctx: typer.Context, config: str = CONFIG_ARG, options: list[str] = OPTIONS,
+             resume: bool = RESUME, overwrite: bool = OVERWRITE) -> None:
     """Fine-tune from load_checkpoint's weights (LoRA when model_config.pet_config says so)."""
     _fit("finetune", config, _run_options(_options(ctx, options), resume, overwrite))
 
