@@ -20,7 +20,15 @@ from mf_models.configs.bloom import BloomConfig
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_index, cache_write
-from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, MappingMLP, linear, tied_logits
+from mf_models.modules.layers import (
+    DTYPE,
+    Embedding,
+    LayerNorm,
+    MappingMLP,
+    linear,
+    tied_logits,
+    tied_table,
+)
 
 
 def alibi_slopes(num_heads: int) -> np.ndarray:
@@ -85,8 +93,8 @@ class BloomEmbedding(nn.Cell):
         self.norm = LayerNorm(config.hidden_size, config.layer_norm_epsilon,
                               config.param_init_type, config.layernorm_compute_type)
 
-    def construct(self, input_ids):
-        return self.norm(self.word_embedding(input_ids))  # (B, T, C)
+    def construct(self, input_ids, table):
+        return self.norm(self.word_embedding(input_ids, table))  # (B, T, C)
 
 
 class BloomModel(nn.Cell):
@@ -101,10 +109,10 @@ class BloomModel(nn.Cell):
         self.num_layers = config.num_layers
         self.num_heads = config.num_heads
 
-    def construct(self, input_ids, cache, slot, key_mask):
+    def construct(self, input_ids, cache, slot, key_mask, table=None):
         b, t = input_ids.shape
         key_len = key_mask.shape[-1]
-        x = ops.cast(self.embedding(input_ids), self.compute_dtype)  # (B, T, C)
+        x = ops.cast(self.embedding(input_ids, table), self.compute_dtype)  # (B, T, C)
         mask = ops.cast(key_mask, mstype.int32)
         key_pos = ops.cast((ops.cumsum(mask, -1) - 1) * mask, mstype.float32)  # (B, S)
         alibi = self.slopes * key_pos.reshape(key_pos.shape[0], 1, 1, key_len)  # (B, H, 1, S)
@@ -136,9 +144,10 @@ class BloomLMHeadModel(CausalLM):
         """`positions` is accepted for the common step API and unused: ALiBi reads key_mask."""
         if key_mask is None:
             key_mask = ops.ones_like(input_ids)
-        h = self.transformer(input_ids, cache, slot, key_mask)  # (B, T, C)
+        table = tied_table(self.transformer.embedding.word_embedding.table, cache)
+        h = self.transformer(input_ids, cache, slot, key_mask, table)  # (B, T, C)
         if last_only:
             h = h[:, -1:, :]  # (B, 1, C)
-        table = ops.cast(self.transformer.embedding.word_embedding.table, self.compute_dtype)
+        table = ops.cast(table, self.compute_dtype)
         logits = tied_logits(h, table)  # (B, T, V)
         return ops.cast(logits, DTYPE["float32"])

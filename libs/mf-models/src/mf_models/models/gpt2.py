@@ -15,7 +15,15 @@ from mf_models.configs.gpt2 import GPT2Config
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_index, cache_write
-from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, MappingMLP, linear, tied_logits
+from mf_models.modules.layers import (
+    DTYPE,
+    Embedding,
+    LayerNorm,
+    MappingMLP,
+    linear,
+    tied_logits,
+    tied_table,
+)
 
 
 class GPT2Attention(nn.Cell):
@@ -63,8 +71,8 @@ class GPT2Embedding(nn.Cell):
         self.word_embedding = Embedding(config.vocab_size, config.hidden_size, **kw)
         self.position_embedding = Embedding(config.seq_length, config.hidden_size, **kw)
 
-    def construct(self, input_ids, positions):
-        return self.word_embedding(input_ids) + self.position_embedding(positions)  # (B, T, C)
+    def construct(self, input_ids, positions, table):
+        return self.word_embedding(input_ids, table) + self.position_embedding(positions)
 
 
 class GPT2Model(nn.Cell):
@@ -78,9 +86,9 @@ class GPT2Model(nn.Cell):
         self.num_layers = config.num_layers
         self.num_heads = config.num_heads
 
-    def construct(self, input_ids, positions, cache, slot, key_mask):
+    def construct(self, input_ids, positions, cache, slot, key_mask, table=None):
         b, t = input_ids.shape
-        x = ops.cast(self.embedding(input_ids, positions), self.compute_dtype)  # (B, T, C)
+        x = ops.cast(self.embedding(input_ids, positions, table), self.compute_dtype)  # (B, T, C)
         bias = mask_to_bias(causal_allowed(slot, t, key_mask.shape[-1], key_mask))  # (B,1,T,S)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
         index = (None if cache is None
@@ -108,9 +116,10 @@ class GPT2LMHeadModel(CausalLM):
                      last_only=False):
         if key_mask is None:
             key_mask = ops.ones_like(input_ids)
-        h = self.backbone(input_ids, positions, cache, slot, key_mask)  # (B, T, C)
+        table = tied_table(self.backbone.embedding.word_embedding.table, cache)
+        h = self.backbone(input_ids, positions, cache, slot, key_mask, table)  # (B, T, C)
         if last_only:
             h = h[:, -1:, :]  # (B, 1, C)
-        table = ops.cast(self.backbone.embedding.word_embedding.table, self.compute_dtype)
+        table = ops.cast(table, self.compute_dtype)
         logits = tied_logits(h, table)  # (B, T, V)
         return ops.cast(logits, DTYPE["float32"])

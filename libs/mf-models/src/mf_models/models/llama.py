@@ -14,7 +14,7 @@ from mf_models.configs.llama import LlamaConfig
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_index, cache_write
-from mf_models.modules.layers import DTYPE, Embedding, RMSNorm, linear, tied_logits
+from mf_models.modules.layers import DTYPE, Embedding, RMSNorm, linear, tied_logits, tied_table
 from mf_models.modules.rope import apply_rope, rope_tables
 
 
@@ -94,9 +94,9 @@ class LlamaModel(nn.Cell):
         self.num_layers = config.num_layers
         self.kv_heads = config.kv_heads
 
-    def construct(self, input_ids, positions, cache, slot, key_mask):
+    def construct(self, input_ids, positions, cache, slot, key_mask, table=None):
         b, t = input_ids.shape
-        x = ops.cast(self.tok_embeddings(input_ids), self.compute_dtype)  # (B, T, C)
+        x = ops.cast(self.tok_embeddings(input_ids, table), self.compute_dtype)  # (B, T, C)
         cos = ops.gather(self.cos_table, positions, 0).reshape(b, 1, t, -1)  # (B, 1, T, D)
         sin = ops.gather(self.sin_table, positions, 0).reshape(b, 1, t, -1)
         cos = ops.cast(cos, self.compute_dtype)
@@ -133,12 +133,12 @@ class LlamaForCausalLM(CausalLM):
                      last_only=False):
         if key_mask is None:
             key_mask = ops.ones_like(input_ids)
-        h = self.model(input_ids, positions, cache, slot, key_mask)  # (B, T, C)
+        table = tied_table(self.model.tok_embeddings.table, cache)
+        h = self.model(input_ids, positions, cache, slot, key_mask, table)  # (B, T, C)
         if last_only:
             h = h[:, -1:, :]  # (B, 1, C): the LM head over every prompt token is wasted work
         if self.tie_word_embeddings:
-            table = ops.cast(self.model.tok_embeddings.table, self.compute_dtype)
-            logits = tied_logits(h, table)
+            logits = tied_logits(h, ops.cast(table, self.compute_dtype))
         else:
             logits = self.lm_head(h)
         return ops.cast(logits, DTYPE["float32"])  # (B, T, V)
