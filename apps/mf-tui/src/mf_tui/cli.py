@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 import typer
 
@@ -59,6 +60,11 @@ def _debug_enabled() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn known errors into one line on stderr and a named exit code."""
+    if not _debug_enabled():
+        # MindSpore writes rank_0/om/analyze_fail.ir into the working directory when a graph
+        # fails to compile; a failed command must leave nothing behind. MF_DEBUG=1 keeps
+        # MindSpore's default, for a bug report.
+        os.environ.setdefault("MS_OM_PATH", os.path.join(tempfile.gettempdir(), "mf-om"))
     try:
         # Standalone mode: typer itself reports usage errors (bad option, missing argument)
         # with the usage line and exit code 2; only our own exceptions come through.
