@@ -117,6 +117,17 @@ def test_eval_and_predict_use_the_trained_checkpoint(job, capsys):
     assert out.startswith("def value")
 
 
+def test_a_checkpoint_is_a_model_directory_for_mf_generate(job, capsys):
+    checkpoint = job["out"] / "checkpoints" / "checkpoint-6"
+    code, predicted, err = run(capsys, "predict", str(job["config"]), "--input", "def value",
+                               "--max-new-tokens", "5", "-o", f"load_checkpoint={checkpoint}")
+    assert code == 0, err[-3000:]
+    code, generated, err = run(capsys, "generate", str(checkpoint), "def value",
+                               "--max-new-tokens", "5")
+    assert code == 0, err[-3000:]
+    assert generated.strip() == predicted.strip()
+
+
 def test_a_second_run_into_the_same_output_dir_is_refused(job, capsys):
     code, _, err = run(capsys, "train", str(job["config"]))
     assert code == 2

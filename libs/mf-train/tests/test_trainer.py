@@ -58,6 +58,17 @@ def test_the_run_trains_evaluates_and_keeps_the_newest_checkpoints(trained):
     assert job.read_status()["state"] == "finished"
 
 
+def test_a_checkpoint_is_also_a_model_directory(trained):
+    from mf_models import AutoModelForCausalLM
+
+    checkpoint = trained["job"].checkpoints / "checkpoint-12"
+    loaded = AutoModelForCausalLM.from_pretrained(checkpoint)
+    assert loaded.config == trained["trainer"].model.config
+    ours = {p.name: p.asnumpy() for p in trained["trainer"].model.get_parameters()}
+    for param in loaded.get_parameters():
+        np.testing.assert_array_equal(param.asnumpy(), ours[param.name], param.name)
+
+
 def test_events_and_step_lines_are_structured(trained):
     job = trained["job"]
     events = read_events(job.events_file(0)).events
@@ -230,6 +241,8 @@ def test_lora_finetune_trains_and_saves_only_lora_weights_and_resumes_exactly(tr
     saved = load_file(str(tmp_path / "lora" / "checkpoints" / "checkpoint-4" /
                           "model.safetensors"))
     assert saved and all(is_lora_name(name) for name in saved)
+    # LoRA weights alone are no model: no config beside them to load them as one
+    assert not (tmp_path / "lora" / "checkpoints" / "checkpoint-4" / "config.json").exists()
     assert any(np.abs(w).max() > 0 for n, w in saved.items() if n.endswith("lora_b"))
     for param in trainer.model.get_parameters():  # the base did not move
         if not is_lora_name(param.name):

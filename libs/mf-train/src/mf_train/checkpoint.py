@@ -4,6 +4,10 @@
     checkpoints/checkpoint-<step>/optimizer.safetensors   optimizer state (moments, step, ...)
     checkpoints/checkpoint-<step>/trainer_state.json      step, epoch, data position, RNG,
                                                           config fingerprint, model signature
+    checkpoints/checkpoint-<step>/config.json, config.yaml, tokenizer files
+                                                          when it holds the whole model: then
+                                                          it is also a model directory
+                                                          (`from_pretrained`, `mf generate`)
 
 Each checkpoint appears in one rename (`atomic.atomic_directory`), so a kill at any instant
 leaves the previous checkpoint complete and loadable; `save_total_limit` keeps the newest N.
@@ -16,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,8 +128,13 @@ def checkpoint_dir(directory: str | Path, step: int) -> Path:
 
 def save_checkpoint(directory: str | Path, weights: Mapping[str, np.ndarray],
                     optimizer: Mapping[str, np.ndarray], state: TrainerState,
-                    save_total_limit: int | None = None) -> Path:
-    """Write checkpoint-<state.step> atomically, then keep only the newest `save_total_limit`."""
+                    save_total_limit: int | None = None,
+                    model_files: Callable[[Path], Any] | None = None) -> Path:
+    """Write checkpoint-<state.step> atomically, then keep only the newest `save_total_limit`.
+
+    `model_files(folder)`, if given, writes more files into the checkpoint before it appears
+    (the model config and tokenizer: see `Trainer`).
+    """
     from safetensors.numpy import save_file
 
     final = checkpoint_dir(directory, state.step)
@@ -136,6 +145,8 @@ def save_checkpoint(directory: str | Path, weights: Mapping[str, np.ndarray],
         save_file(_contiguous(weights), str(tmp / WEIGHTS_FILE), metadata={"format": "np"})
         save_file(_contiguous(optimizer), str(tmp / OPTIMIZER_FILE), metadata={"format": "np"})
         (tmp / STATE_FILE).write_text(state.to_json(), encoding="utf-8")
+        if model_files is not None:
+            model_files(tmp)
     if save_total_limit is not None:
         rotate_checkpoints(directory, save_total_limit)
     return final

@@ -95,7 +95,7 @@ class TrainingLoop:
                  learning_rates: np.ndarray, train_step: Any,
                  evaluator: Any | None, saved_params: list[Any], world: World, job: JobDir,
                  settings: LoopSettings, state: LoopState, callbacks: list[Any],
-                 summary_lines: list[str]):
+                 summary_lines: list[str], model_files: Any | None = None):
         self.prepared = prepared
         self.config = prepared.config
         self.model = model
@@ -103,6 +103,7 @@ class TrainingLoop:
         self.train_step = train_step
         self.evaluator = evaluator
         self.saved_params = saved_params
+        self.model_files = model_files  # writes config + tokenizer into each checkpoint
         self.world = world
         self.job = job
         self.settings = settings
@@ -275,7 +276,8 @@ class TrainingLoop:
             metrics={} if last_loss is None else {"loss": last_loss},
             loss_scale=state.loss_scale.to_dict() if state.loss_scale else {})
         path = save_checkpoint(self.job.checkpoints, weights, optimizer_state(self.optimizer),
-                               trainer_state, self.settings.plan.save_total_limit)
+                               trainer_state, self.settings.plan.save_total_limit,
+                               self.model_files)
         self.last_checkpoint = path
         events.emit("checkpoint", step=state.step, epoch=state.position.epoch,
                     message=str(path))

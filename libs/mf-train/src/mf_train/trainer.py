@@ -412,6 +412,21 @@ class Trainer:
             return list(model.trainable_params())
         return list(model.get_parameters())
 
+    def _model_files(self, model: Any, tokenizer: Any) -> Any | None:
+        """What makes a checkpoint a model directory too (as Hugging Face's Trainer saves
+        config and tokenizer beside the weights), so `mf generate <checkpoint>` and
+        `from_pretrained(<checkpoint>)` read it. Not under LoRA: its checkpoints hold only
+        the LoRA weights."""
+        if self.pet_method == "lora":
+            return None
+
+        def write(folder: Path) -> None:
+            model.config.save_pretrained(folder)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(folder)
+
+        return write
+
     def _run_training(self, model: Any, tokenizer: Any, world: Any, resume: Path | None,
                       argv: Sequence[str] | None) -> TrainSummary:
         from mf_train.callbacks import plan_callbacks
@@ -481,7 +496,8 @@ class Trainer:
                             learning_rates=lrs,
                             train_step=train_step, evaluator=evaluator, saved_params=saved,
                             world=world, job=job, settings=settings, state=state,
-                            callbacks=self.callbacks, summary_lines=lines)
+                            callbacks=self.callbacks, summary_lines=lines,
+                            model_files=self._model_files(model, tokenizer))
         self.last_summary = loop.run()
         if plan.sample_prompts and world.rank == 0:
             self._sample(plan)
