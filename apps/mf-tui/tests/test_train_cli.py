@@ -128,6 +128,38 @@ def test_a_checkpoint_is_a_model_directory_for_mf_generate(job, capsys):
     assert generated.strip() == predicted.strip()
 
 
+def test_lora_finetune_then_eval_and_predict_its_checkpoint(job, corpus, capsys):
+    base = job["out"]
+    lora_out = job["root"] / "lora"
+    text = config_text(str(job["data"]), lora_out, corpus / "tokenizer", f"""\
+        load_checkpoint: {base}
+        """).replace("intermediate_size: 64}", "intermediate_size: 64,\n"
+                     "                          pet_config: {pet_type: lora, lora_rank: 4, "
+                     "lora_alpha: 8}}")
+    config = write(job["root"] / "run_lora.yaml", text)
+    code, out, err = run(capsys, "finetune", str(config), "-o", "lr_schedule.learning_rate=0.05")
+    assert code == 0, err[-3000:]
+    tuned = float(re.findall(r"eval at step 6: loss [\d.]+, perplexity ([\d.]+)", err)[-1])
+    assert tuned != pytest.approx(job["last_eval"], rel=1e-3)  # the LoRA weights moved it
+
+    # --checkpoint: the LoRA run's weights over load_checkpoint's base; without it, the base
+    code, out, err = run(capsys, "eval", str(config), "--checkpoint", str(lora_out))
+    assert code == 0, err[-3000:]
+    assert float(re.search(r"^perplexity: ([\d.]+)$", out, re.M)[1]) == pytest.approx(
+        tuned, rel=1e-3)
+    code, out, err = run(capsys, "eval", str(config))
+    assert code == 0, err[-3000:]
+    assert float(re.search(r"^perplexity: ([\d.]+)$", out, re.M)[1]) == pytest.approx(
+        job["last_eval"], rel=1e-3)
+    code, out, err = run(capsys, "predict", str(config), "--input", "def value",
+                         "--max-new-tokens", "5", "--checkpoint", str(lora_out))
+    assert code == 0, err[-3000:]
+    assert out.startswith("def value")
+
+    code, _, err = run(capsys, "eval", str(config), "--checkpoint", str(job["root"] / "nope"))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+
+
 def test_a_second_run_into_the_same_output_dir_is_refused(job, capsys):
     code, _, err = run(capsys, "train", str(job["config"]))
     assert code == 2

@@ -63,11 +63,14 @@ def run_job(config_path: str | Path, options: Sequence[str] = (), mode: str = "t
             callbacks: Sequence[Any] = (), echo: bool = True, step_lines: bool = True,
             argv: Sequence[str] | None = None, input_data: Sequence[str] | None = None,
             streamer: Any = None, max_new_tokens: int | None = None,
-            generate: dict[str, Any] | None = None) -> JobResult:
+            generate: dict[str, Any] | None = None,
+            checkpoint: str | Path | None = None) -> JobResult:
     """Run one job from a run YAML; errors are one line with an exit code.
 
     `echo` prints the run's summary, evaluations and checkpoints to stderr, `step_lines` the
-    step lines too (off under a progress bar fed by `callbacks`).
+    step lines too (off under a progress bar fed by `callbacks`). `checkpoint` (eval and
+    predict) is Trainer's eval_checkpoint / predict_checkpoint: weights to use instead of
+    load_checkpoint's, or under LoRA the LoRA run's over load_checkpoint's base.
     """
     from mf_train.distributed import launched_by_msrun
     from mf_train.trainer import Trainer
@@ -85,9 +88,11 @@ def run_job(config_path: str | Path, options: Sequence[str] = (), mode: str = "t
     if mode == "finetune":
         return JobResult(mode, summary=trainer.finetune(argv=argv), job=_job_root(config))
     if mode == "eval":
-        return JobResult(mode, metrics=trainer.evaluate())
+        return JobResult(mode, metrics=trainer.evaluate(eval_checkpoint=checkpoint))
     prompts = list(input_data or [])
-    return JobResult(mode, predictions=trainer.predict(input_data=prompts, streamer=streamer,
+    return JobResult(mode, predictions=trainer.predict(input_data=prompts,
+                                                      predict_checkpoint=checkpoint,
+                                                      streamer=streamer,
                                                       max_new_tokens=max_new_tokens,
                                                       **(generate or {})))
 

@@ -39,6 +39,10 @@ OPTIONS = typer.Option(None, "--options", "-o", metavar="KEY=VALUE",
                        help="Override a key of the run YAML, e.g. runner_config.batch_size=4; "
                             "several may follow one --options.")
 INPUTS = typer.Option(None, "--input", "-i", help="A prompt (repeatable).")
+CHECKPOINT = typer.Option(None, "--checkpoint", metavar="PATH",
+                          help="Weights to use instead of load_checkpoint's: a job directory "
+                               "or a checkpoint. Under LoRA (model_config.pet_config), a LoRA "
+                               "run's, applied over the base that load_checkpoint names.")
 SUFFIXES = typer.Option(None, "--suffix", help="File suffixes read in a directory (default .txt).")
 
 
@@ -79,11 +83,11 @@ def finetune(ctx: typer.Context, config: str = CONFIG_ARG, options: list[str] = 
 
 
 def evaluate(ctx: typer.Context, config: str = CONFIG_ARG,
-             options: list[str] = OPTIONS) -> None:
+             options: list[str] = OPTIONS, checkpoint: str = CHECKPOINT) -> None:
     """Evaluate load_checkpoint's weights on eval_dataset (perplexity for a causal LM)."""
     from mf_train.jobs import run_job
 
-    result = run_job(config, _options(ctx, options), "eval", echo=False)
+    result = run_job(config, _options(ctx, options), "eval", echo=False, checkpoint=checkpoint)
     for name, value in (result.metrics or {}).items():
         typer.echo(f"{name}: {value:.4f}")
 
@@ -100,6 +104,7 @@ def predict(
     temperature: float = typer.Option(None, "--temperature", help="Divide the logits by t > 0."),
     seed: int = typer.Option(None, "--seed", help="Seed of sampling: same seed, same text."),
     stream: bool = typer.Option(False, "--stream", help="Print the text as it is generated."),
+    checkpoint: str = CHECKPOINT,
 ) -> None:
     """Continue each --input with load_checkpoint's weights (greedy unless --do-sample)."""
     if not inputs:
@@ -125,7 +130,8 @@ def predict(
             load_job_config(config, option_list, "predict")))
         streamer = TextStreamer(tokenizer, skip_special_tokens=True) if tokenizer else None
     result = run_job(config, option_list, "predict", echo=False, input_data=inputs,
-                     streamer=streamer, max_new_tokens=max_new_tokens, generate=sampling)
+                     streamer=streamer, max_new_tokens=max_new_tokens, generate=sampling,
+                     checkpoint=checkpoint)
     if stream:
         typer.echo("")
         return
