@@ -151,10 +151,26 @@ def test_lora_finetune_then_eval_and_predict_its_checkpoint(job, corpus, capsys)
     assert code == 0, err[-3000:]
     assert float(re.search(r"^perplexity: ([\d.]+)$", out, re.M)[1]) == pytest.approx(
         job["last_eval"], rel=1e-3)
-    code, out, err = run(capsys, "predict", str(config), "--input", "def value",
-                         "--max-new-tokens", "5", "--checkpoint", str(lora_out))
+    code, predicted, err = run(capsys, "predict", str(config), "--input", "def value",
+                               "--max-new-tokens", "5", "--checkpoint", str(lora_out))
     assert code == 0, err[-3000:]
-    assert out.startswith("def value")
+    assert predicted.startswith("def value")
+
+    # mf export merges LoRA into the base (W += B A alpha/rank): a plain model directory that
+    # generates the LoRA model's text
+    merged = job["root"] / "merged"
+    code, out, err = run(capsys, "export", str(config), str(merged), "--checkpoint",
+                         str(lora_out))
+    assert code == 0, err[-3000:]
+    from safetensors.numpy import load_file
+
+    assert not any("lora" in name for name in load_file(str(merged / "model.safetensors")))
+    code, generated, err = run(capsys, "generate", str(merged), "def value",
+                               "--max-new-tokens", "5")
+    assert code == 0, err[-3000:]
+    assert generated.strip() == predicted.strip()
+    code, _, err = run(capsys, "export", str(config), str(merged))
+    assert code == 2 and "already exists and is not empty" in err
 
     code, _, err = run(capsys, "eval", str(config), "--checkpoint", str(job["root"] / "nope"))
     assert code == 2 and len(err.strip().splitlines()) == 1, err

@@ -97,6 +97,16 @@ def run_job(config_path: str | Path, options: Sequence[str] = (), mode: str = "t
                                                       **(generate or {})))
 
 
+def export_job(config_path: str | Path, output_dir: str | Path, options: Sequence[str] = (),
+               checkpoint: str | Path | None = None, overwrite: bool = False) -> Path:
+    """`mf export`: the run YAML's model with its weights (LoRA merged) as a model directory."""
+    from mf_train.trainer import Trainer
+
+    config = load_job_config(config_path, options, "predict")
+    trainer = Trainer(args=config, pet_method=pet_method_of(config), log_to_console=False)
+    return trainer.export(output_dir, export_checkpoint=checkpoint, overwrite=overwrite)
+
+
 def _job_root(config: RunConfig) -> Path:
     return Path(config.output_dir).expanduser().absolute()
 

@@ -337,6 +337,32 @@ class Trainer:
                            resume_from=self._resume_source(None, None), create_job=True,
                            argv=argv or sys.argv, vocab_size=model_config.vocab_size)
 
+    # ---- export -------------------------------------------------------------------------------
+    def export(self, output_dir: str | Path, export_checkpoint: str | Path | bool | None = None,
+               overwrite: bool = False) -> Path:
+        """Write the model as a model directory (config, model.safetensors, tokenizer files)
+        that `mf generate` and `from_pretrained` read; under LoRA the LoRA weights are merged
+        into the base first (W += B A * alpha / rank). Weights as `predict` picks them.
+        The directory appears whole or not at all."""
+        from mf_train.atomic import atomic_directory
+
+        target = Path(output_dir).expanduser()
+        if target.is_file() or (target.is_dir() and any(target.iterdir()) and not overwrite):
+            raise TrainConfigError(f"export directory {target} already exists and is not "
+                                   "empty; choose another, or overwrite it")
+        tokenizer = self._tokenizer()
+        model = self._model_for_inference(export_checkpoint)
+        if self._lora_applied:
+            from mf_train.lora import merge_lora
+
+            merge_lora(model)
+            self._lora_applied = False
+        with atomic_directory(target) as folder:
+            model.save_pretrained(folder)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(folder)
+        return target
+
     # ---- training -----------------------------------------------------------------------------
     def _eval_batch_size(self) -> int:
         written = self.config.eval_dataset.batch_size

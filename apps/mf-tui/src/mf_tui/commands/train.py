@@ -31,6 +31,7 @@ def register(root: typer.Typer) -> None:
     root.command("finetune", context_settings=extra)(finetune)
     root.command("eval", context_settings=extra)(evaluate)
     root.command("predict", context_settings=extra)(predict)
+    root.command("export", context_settings=extra)(export)
     root.add_typer(data_app, name="data")
 
 
@@ -137,6 +138,21 @@ def predict(
         return
     for item in result.predictions or []:
         typer.echo(item["text_generation_text"][0])
+
+
+def export(
+    ctx: typer.Context,
+    config: str = CONFIG_ARG,
+    output: str = typer.Argument(..., metavar="OUT_DIR", help="The model directory to write."),
+    options: list[str] = OPTIONS,
+    checkpoint: str = CHECKPOINT,
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUT_DIR."),
+) -> None:
+    """Write the run's model (LoRA merged into its base) as a model directory for mf generate."""
+    from mf_train.jobs import export_job
+
+    path = export_job(config, output, _options(ctx, options), checkpoint, overwrite)
+    typer.echo(f"wrote {path}: mf generate {path} \"PROMPT\"")
 
 
 def _fit(mode: str, config: str, options: list[str]) -> None:
