@@ -292,13 +292,9 @@ def step_bucket(model, rows: int, needed: int):
     entry = (cache, model.step_function(cache, last_only=True))
     table[(rows, length)] = entry
     while len(table) > 1 and (len(table) > MAX_CACHED_BUCKETS or sum(
-            _cache_bytes(c) for c, _ in table.values()) > MAX_CACHED_BYTES):
+            cache.nbytes for cache, _ in table.values()) > MAX_CACHED_BYTES):
         table.popitem(last=False)
     return entry
-
-
-def _cache_bytes(cache) -> int:
-    return sum(buffer.nbytes for buffer in (*cache.keys, *cache.values))
 
 
 def recompute_window(model, rows: int, needed: int) -> int:

@@ -119,25 +119,20 @@ def read_start_weights(source: str | Path, model: Any) -> dict[str, Any]:
 
 
 def load_start_weights(model: Any, source: str | Path) -> None:
-    """Copy `load_checkpoint`'s weights into the model, refusing another model's checkpoint
-    (every name and shape must match, mf-models' check). Written in place (`write_in_place`),
-    so graphs the model has compiled already see them."""
+    """Copy `load_checkpoint`'s weights into the model, refusing another model's checkpoint:
+    mf-models' `assign_weights` (every name and shape checked, then written in place, so graphs
+    the model has compiled already see them)."""
     from mf_models.errors import CheckpointMismatchError as ModelsMismatch
     from mf_models.errors import ModelConfigError
-    from mf_models.weights.io import check_names_and_shapes, write_in_place
+    from mf_models.weights.io import assign_weights
 
     weights = read_start_weights(source, model)
-    params = {p.name: p for p in model.get_parameters()}
     try:
-        check_names_and_shapes({n: tuple(p.shape) for n, p in params.items()},
-                               {n: tuple(a.shape) for n, a in weights.items()}, True,
-                               str(source))
+        assign_weights(model, weights, strict=True, source=str(source))
     except ModelsMismatch as exc:
         raise CheckpointMismatchError(f"load_checkpoint {source}: {exc}") from None
     except ModelConfigError as exc:
         raise TrainConfigError(f"load_checkpoint {source}: {exc}") from None
-    for name, param in params.items():
-        write_in_place(param, weights[name])
 
 
 def transformer_blocks(model: Any) -> list[Any]:

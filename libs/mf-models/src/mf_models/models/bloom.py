@@ -107,10 +107,9 @@ class BloomModel(nn.Cell):
         self.slopes = Tensor(alibi_slopes(config.num_heads).reshape(1, -1, 1, 1))  # (1,H,1,1)
         self.compute_dtype = DTYPE[config.compute_dtype]
         self.num_layers = config.num_layers
-        self.num_heads = config.num_heads
 
     def construct(self, input_ids, cache, slot, key_mask, table=None):
-        b, t = input_ids.shape
+        t = input_ids.shape[1]
         key_len = key_mask.shape[-1]
         x = ops.cast(self.embedding(input_ids, table), self.compute_dtype)  # (B, T, C)
         mask = ops.cast(key_mask, mstype.int32)
@@ -118,8 +117,7 @@ class BloomModel(nn.Cell):
         alibi = self.slopes * key_pos.reshape(key_pos.shape[0], 1, 1, key_len)  # (B, H, 1, S)
         bias = alibi + mask_to_bias(causal_allowed(slot, t, key_len, key_mask))  # (B, H, T, S)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
-        index = (None if cache is None
-                 else cache_index(slot, b, self.num_heads, t, cache.max_length))
+        index = None if cache is None else cache_index(cache, slot, t)
         for i in range(self.num_layers):
             if cache is None:
                 x = self.blocks[i](x, bias, None, None, None)

@@ -168,7 +168,6 @@ class GLMModel(nn.Cell):
         self.sin_table = Tensor(sin)
         self.compute_dtype = DTYPE[config.compute_dtype]
         self.num_layers = config.num_layers
-        self.num_heads = config.num_heads
 
     def _rope(self, ids, b: int, t: int):
         cos = ops.cast(ops.gather(self.cos_table, ids, 0), self.compute_dtype)  # (B, T, D/2)
@@ -184,8 +183,7 @@ class GLMModel(nn.Cell):
         bias = mask_to_bias(prefix_lm_allowed(slot, positions[:, 1, :], key_mask.shape[-1],
                                               key_mask))  # (B, 1, T, S)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
-        index = (None if cache is None
-                 else cache_index(slot, b, self.num_heads, t, cache.max_length))
+        index = None if cache is None else cache_index(cache, slot, t)
         for i in range(self.num_layers):
             if cache is None:
                 x = self.layers[i](x, rope, bias, None, None, None)

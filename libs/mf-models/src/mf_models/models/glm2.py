@@ -131,7 +131,6 @@ class ChatGLM2Model(nn.Cell):
         self.cos_table = Tensor(np.ascontiguousarray(cos[:, :half]))  # (P, R/2), constants
         self.sin_table = Tensor(np.ascontiguousarray(sin[:, :half]))
         self.compute_dtype = DTYPE[config.compute_dtype]
-        self.kv_heads = config.kv_heads
 
     def construct(self, input_ids, positions, cache, slot, key_mask):
         b, t = input_ids.shape
@@ -141,8 +140,7 @@ class ChatGLM2Model(nn.Cell):
         cos, sin = cos.reshape(b, 1, t, -1), sin.reshape(b, 1, t, -1)  # (B, 1, T, R/2)
         bias = mask_to_bias(causal_allowed(slot, t, key_mask.shape[-1], key_mask))  # (B,1,T,S)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
-        index = (None if cache is None
-                 else cache_index(slot, b, self.kv_heads, t, cache.max_length))
+        index = None if cache is None else cache_index(cache, slot, t)
         return self.encoder(x, cos, sin, bias, cache, index)  # (B, T, C)
 
 

@@ -84,15 +84,13 @@ class GPT2Model(nn.Cell):
                                    config.param_init_type, config.layernorm_compute_type)
         self.compute_dtype = DTYPE[config.compute_dtype]
         self.num_layers = config.num_layers
-        self.num_heads = config.num_heads
 
     def construct(self, input_ids, positions, cache, slot, key_mask, table=None):
-        b, t = input_ids.shape
+        t = input_ids.shape[1]
         x = ops.cast(self.embedding(input_ids, positions, table), self.compute_dtype)  # (B, T, C)
         bias = mask_to_bias(causal_allowed(slot, t, key_mask.shape[-1], key_mask))  # (B,1,T,S)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
-        index = (None if cache is None
-                 else cache_index(slot, b, self.num_heads, t, cache.max_length))
+        index = None if cache is None else cache_index(cache, slot, t)
         for i in range(self.num_layers):
             if cache is None:
                 x = self.blocks[i](x, bias, None, None, None)

@@ -92,7 +92,6 @@ class LlamaModel(nn.Cell):
         self.sin_table = Tensor(sin)
         self.compute_dtype = DTYPE[config.compute_dtype]
         self.num_layers = config.num_layers
-        self.kv_heads = config.kv_heads
 
     def construct(self, input_ids, positions, cache, slot, key_mask, table=None):
         b, t = input_ids.shape
@@ -104,8 +103,7 @@ class LlamaModel(nn.Cell):
         key_len = key_mask.shape[-1]
         bias = mask_to_bias(causal_allowed(slot, t, key_len, key_mask))  # (B, 1, T, S)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
-        index = (None if cache is None
-                 else cache_index(slot, b, self.kv_heads, t, cache.max_length))
+        index = None if cache is None else cache_index(cache, slot, t)
         for i in range(self.num_layers):
             if cache is None:
                 x = self.layers[i](x, cos, sin, bias, None, None, None)

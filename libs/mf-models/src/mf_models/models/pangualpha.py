@@ -100,15 +100,13 @@ class PanguAlphaModel(nn.Cell):
         self.top_query_layer = PanguAlphaBlock(config, rng)
         self.compute_dtype = DTYPE[config.compute_dtype]
         self.num_blocks = config.num_layers - 1
-        self.num_heads = config.num_heads
 
     def construct(self, input_ids, positions, cache, slot, key_mask, table=None):
-        b, t = input_ids.shape
+        t = input_ids.shape[1]
         x = ops.cast(self.embedding(input_ids, positions, table), self.compute_dtype)  # (B, T, C)
         bias = mask_to_bias(causal_allowed(slot, t, key_mask.shape[-1], key_mask))  # (B,1,T,S)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
-        index = (None if cache is None
-                 else cache_index(slot, b, self.num_heads, t, cache.max_length))
+        index = None if cache is None else cache_index(cache, slot, t)
         for i in range(self.num_blocks):
             if cache is None:
                 x = self.blocks[i](x, None, bias, None, None, None)

@@ -43,6 +43,11 @@ class KVCache(nn.Cell):
             Parameter(Tensor(zeros), name=f"{tag}.value.{i}", requires_grad=False)
             for i in range(num_layers))
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by every key and value buffer."""
+        return sum(buffer.nbytes for buffer in (*self.keys, *self.values))
+
     def reset(self) -> None:
         """Zero every buffer (not needed for correctness: unwritten slots are masked out)."""
         for p in (*self.keys, *self.values):
@@ -52,12 +57,13 @@ class KVCache(nn.Cell):
 _SCATTER_UPDATE = ops.ScatterUpdate()
 
 
-def cache_index(slot, batch: int, kv_heads: int, length: int, max_length: int):
+def cache_index(cache: KVCache, slot, length: int):
     """Row indices (B * KV, T) of slots [slot, slot + T) for every batch row and head.
 
     Row (b * KV + h) * max_length + s of a buffer holds slot s of head h of batch row b.
     Built once per step and shared by every layer's key and value write.
     """
+    batch, kv_heads, max_length, _ = cache.shape
     firsts = ops.arange(batch * kv_heads, dtype=mstype.int32).reshape(-1, 1) * max_length
     return firsts + (ops.arange(length, dtype=mstype.int32) + slot).reshape(1, length)
 

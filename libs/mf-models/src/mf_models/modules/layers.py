@@ -177,5 +177,5 @@ class Embedding(nn.Cell):
 
     def construct(self, ids, table=None):
         """Rows of the table for ids (B, T) -> (B, T, dim). A model that ties its LM head to
-        this table reads it once and passes it here (see `tied_logits`)."""
+        this table passes the value `tied_table` gave it."""
         return ops.gather(self.table if table is None else table, ids, 0)  # (B, T, dim)
