@@ -94,7 +94,7 @@ def test_convert_refuses_a_non_empty_destination(capsys, tmp_path):
     code, _, err = run(capsys, "model", "convert", str(FIXTURES / "gpt2" / "hf"),
                        str(tmp_path / "taken"))
     assert code == 2
-    assert "already exists and is not empty" in err
+    assert "exists, is not empty and was not made by mf" in err
     assert (tmp_path / "taken" / "notes.txt").read_text() == "keep me"
 
 

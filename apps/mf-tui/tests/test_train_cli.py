@@ -170,7 +170,7 @@ def test_lora_finetune_then_eval_and_predict_its_checkpoint(job, corpus, capsys)
     assert code == 0, err[-3000:]
     assert generated.strip() == predicted.strip()
     code, _, err = run(capsys, "export", str(config), str(merged))
-    assert code == 2 and "already exists and is not empty" in err
+    assert code == 2 and "already holds an earlier model of mf's" in err
 
     code, _, err = run(capsys, "eval", str(config), "--checkpoint", str(job["root"] / "nope"))
     assert code == 2 and len(err.strip().splitlines()) == 1, err
@@ -179,7 +179,7 @@ def test_lora_finetune_then_eval_and_predict_its_checkpoint(job, corpus, capsys)
 def test_a_second_run_into_the_same_output_dir_is_refused(job, capsys):
     code, _, err = run(capsys, "train", str(job["config"]))
     assert code == 2
-    assert "already exists and is not empty; resume it" in err
+    assert "already holds an earlier job of mf's; resume it" in err
     assert json.loads((job["out"] / "status.json").read_text())["state"] == "finished"
 
 

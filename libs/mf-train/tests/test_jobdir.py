@@ -40,7 +40,7 @@ def test_create_lays_out_the_whole_skeleton(tmp_path):
 
 def test_create_refuses_a_non_empty_directory(tmp_path):
     JobDir.create(tmp_path / "job", config_yaml="")
-    with pytest.raises(TrainConfigError, match="already exists and is not empty") as info:
+    with pytest.raises(TrainConfigError, match="already holds an earlier job") as info:
         JobDir.create(tmp_path / "job", config_yaml="")
     assert info.value.exit_code == 2
     JobDir.create(tmp_path / "job", config_yaml="a: 1\n", overwrite=True)

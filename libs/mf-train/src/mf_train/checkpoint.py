@@ -138,6 +138,10 @@ def save_checkpoint(directory: str | Path, weights: Mapping[str, np.ndarray],
     from safetensors.numpy import save_file
 
     final = checkpoint_dir(directory, state.step)
+    if final.exists() and not (final / STATE_FILE).is_file():
+        # mf never replaces what it did not make: a checkpoint of mf's has its trainer state
+        raise TrainConfigError(f"{final} exists and is not a checkpoint of mf's (no "
+                               f"{STATE_FILE}); move it out of the job's checkpoints/ folder")
     if not state.model_signature:
         state.model_signature = model_signature(weights)
     state.saved_at = time.time()

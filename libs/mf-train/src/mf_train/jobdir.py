@@ -1,5 +1,6 @@
 """The job directory of DESIGN.md, and the per-rank event log the CLI and TUI read.
 
+    <job>/.mf-job                mf's marker: mf replaces only directories that carry it
     <job>/job.yaml               the resolved run config
     <job>/launch.json            argv, environment, start time, host
     <job>/logs/worker_<r>.log    each rank's human log
@@ -19,7 +20,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,8 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from mf_train.atomic import atomic_directory, atomic_write_json, atomic_write_text, fsync_path
-from mf_train.errors import MfTrainError, TrainConfigError
+from mf_train.atomic import (
+    atomic_directory,
+    atomic_write_json,
+    atomic_write_text,
+    fsync_path,
+    remove_directory,
+)
+from mf_train.errors import MfTrainError
+from mf_train.outputs import claim_output, made_by_mf, write_marker
 
 EVENT_KEYS = ("ts", "rank", "kind", "step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s",
               "mem_gib", "message")
@@ -45,6 +52,7 @@ class JobDir:
     """Paths of one job directory; `create` makes one, `JobDir(path)` reads one."""
 
     root: Path
+    note: str = field(default="", compare=False)  # set by `create`: what it replaced, if anything
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -91,16 +99,16 @@ class JobDir:
                env: Mapping[str, str] | None = None, overwrite: bool = False) -> JobDir:
         """Make the whole skeleton in one rename: a reader sees no job or a complete one.
 
-        An existing job directory is an error unless `overwrite` (MindFormers'
-        overwrite_output_dir); resuming opens the existing one with `JobDir(root)` instead.
+        `outputs.claim_output` decides first: a new or empty directory is used; an earlier
+        job directory of mf's is replaced only with `overwrite` (MindFormers'
+        overwrite_output_dir); anything else is refused untouched. Resuming opens the existing
+        job with `JobDir(root)` instead. `note` says what was replaced, for the run's summary.
         """
-        root = Path(root).expanduser().absolute()
-        if root.exists() and any(root.iterdir()) and not overwrite:
-            raise TrainConfigError(
-                f"output directory {root} already exists and is not empty; resume it "
-                "(resume_training: true), choose another output_dir, or allow overwriting")
-        if root.exists() and not any(root.iterdir()):
-            root.rmdir()
+        claim = claim_output(root, kind="job", what="output_dir", overwrite=overwrite,
+                             hint="choose another output_dir")
+        root = claim.path
+        if root.exists() and not claim.replaces:
+            root.rmdir()  # empty: atomic_directory renames the filled skeleton into its place
         env = os.environ if env is None else env
         launch = {
             "argv": list(sys.argv if argv is None else argv),
@@ -111,6 +119,7 @@ class JobDir:
             "python": sys.version.split()[0],
         }
         with atomic_directory(root) as tmp:
+            write_marker(tmp, "job")
             for sub in ("logs", "events", "checkpoints", "strategy"):
                 (tmp / sub).mkdir()
             (tmp / "job.yaml").write_text(config_yaml, encoding="utf-8")
@@ -119,7 +128,9 @@ class JobDir:
             (tmp / "status.json").write_text(json.dumps(
                 {"state": "starting", "step": 0, "total_steps": None, "pid": os.getpid(),
                  "updated": time.time(), "message": ""}, indent=2) + "\n", encoding="utf-8")
-        return cls(root)
+        job = cls(root)
+        object.__setattr__(job, "note", claim.note)
+        return job
 
     def write_status(self, state: str, **fields: Any) -> None:
         """Rewrite status.json atomically (state: starting|running|finished|failed)."""
@@ -141,9 +152,10 @@ class JobDir:
         atomic_write_text(self.job_yaml, text)
 
     def discard(self) -> None:
-        """Remove this job directory (a run that failed before doing anything worth keeping)."""
-        if self.root.exists():
-            shutil.rmtree(self.root)
+        """Remove this job directory (a run that failed before doing anything worth keeping);
+        only ever a directory that carries mf's job marker."""
+        if self.root.exists() and made_by_mf(self.root, "job"):
+            remove_directory(self.root)
 
 
 @contextlib.contextmanager

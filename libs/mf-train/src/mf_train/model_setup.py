@@ -197,7 +197,7 @@ def build_tokenizer(section: dict[str, Any], documents: Iterable[str] | None = N
     """
     if not section:
         return None, []
-    from mf_tokenize import AutoTokenizer, tokenizer_class, train_sentencepiece
+    from mf_tokenize import AutoTokenizer, tokenizer_class
 
     for key in section:
         if key not in TOKENIZER_KEYS:
@@ -222,7 +222,7 @@ def build_tokenizer(section: dict[str, Any], documents: Iterable[str] | None = N
             if path.name != "tokenizer.model":
                 raise TrainConfigError(f"processor.tokenizer.vocab_file {path}: a trained "
                                        "tokenizer is written as tokenizer.model; name it so")
-            train_sentencepiece(documents, int(train_size), path.parent)
+            _train_tokenizer_into(path.parent, documents, int(train_size))
             notes.append(f"trained a SentencePiece tokenizer of {train_size} pieces into "
                          f"{path.parent}")
         if not path.exists():
@@ -243,3 +243,26 @@ def build_tokenizer(section: dict[str, Any], documents: Iterable[str] | None = N
         return AutoTokenizer.from_pretrained(name, **options), notes
     raise TrainConfigError("processor.tokenizer needs vocab_file (a tokenizer file) or "
                            "name_or_path (a preset or a directory)")
+
+
+def _train_tokenizer_into(directory: Path, documents: Iterable[str], vocab_size: int) -> None:
+    """Train a SentencePiece model into `directory`, a new folder of mf's, in one rename.
+
+    The folder follows mf's output rule (outputs.py): a new or empty directory, or one mf
+    trained a tokenizer into before (replaced only when its tokenizer.model is gone, which is
+    how we got here); never a folder with a person's files in it.
+    """
+    from mf_tokenize import train_sentencepiece
+
+    from mf_train.atomic import atomic_directory
+    from mf_train.outputs import claim_output, write_marker
+
+    claim = claim_output(directory, kind="tokenizer", what="processor.tokenizer.vocab_file's "
+                         "folder", overwrite=True,
+                         hint="point vocab_file into a new folder (e.g. output/my_tokenizer/"
+                              "tokenizer.model)")
+    if claim.path.exists() and not claim.replaces:
+        claim.path.rmdir()
+    with atomic_directory(claim.path) as folder:
+        write_marker(folder, "tokenizer")
+        train_sentencepiece(documents, vocab_size, folder)

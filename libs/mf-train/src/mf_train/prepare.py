@@ -20,6 +20,7 @@ from mf_train.data import START, BatchOrder, DataPosition, TokenDataset, load_da
 from mf_train.errors import TrainConfigError
 from mf_train.jobdir import JobDir
 from mf_train.lr_schedule import LrSchedule
+from mf_train.outputs import claim_output
 from mf_train.run_yaml import DerivedValue, RunConfig
 
 
@@ -72,6 +73,11 @@ def prepare_run(config: RunConfig, tokenizer: object | None = None, *,
     values a resume must find unchanged. An evaluation alone passes `need_train_data=False`.
     """
     seq_length = seq_length_of(config)
+    if create_job and rank == 0 and resume_from is None:
+        # the output rule first (outputs.py): a refused output_dir costs no data loading
+        claim_output(config.output_dir, kind="job", what="output_dir",
+                     overwrite=overwrite or config.overwrite_output_dir,
+                     hint="choose another output_dir")
     if train_dataset is None and need_train_data:
         train_dataset = load_dataset_from_config(config.train_dataset, tokenizer, seq_length)
     if eval_dataset is None and (config.do_eval or not need_train_data) \
@@ -116,12 +122,13 @@ def prepare_run(config: RunConfig, tokenizer: object | None = None, *,
         notes += eval_dataset.notes
     job = None
     if create_job and rank == 0:
-        job_root = Path(config.output_dir)
-        if resume is not None and JobDir(job_root).exists():
-            job = JobDir(job_root)
+        if resume is not None and config.output_dir and JobDir(config.output_dir).exists():
+            job = JobDir(Path(config.output_dir))
         else:
-            job = JobDir.create(job_root, config_yaml=_job_yaml(config, derived), argv=argv,
-                                overwrite=overwrite or config.overwrite_output_dir)
+            job = JobDir.create(config.output_dir, config_yaml=_job_yaml(config, derived),
+                                argv=argv, overwrite=overwrite or config.overwrite_output_dir)
+            if job.note:
+                notes.append(job.note)
     return PreparedRun(config=config, train_dataset=train_dataset, eval_dataset=eval_dataset,
                        order=order, total_steps=total_steps, schedule=schedule, derived=derived,
                        start=start or START, resume=resume, job=job, notes=notes,

@@ -345,11 +345,10 @@ class Trainer:
         into the base first (W += B A * alpha / rank). Weights as `predict` picks them.
         The directory appears whole or not at all."""
         from mf_train.atomic import atomic_directory
+        from mf_train.outputs import claim_output, write_marker
 
-        target = Path(output_dir).expanduser()
-        if target.is_file() or (target.is_dir() and any(target.iterdir()) and not overwrite):
-            raise TrainConfigError(f"export directory {target} already exists and is not "
-                                   "empty; choose another, or overwrite it")
+        target = claim_output(output_dir, kind="model", what="export directory",
+                              overwrite=overwrite, hint="choose a new OUT_DIR").path
         tokenizer = self._tokenizer()
         model = self._model_for_inference(export_checkpoint)
         if self._lora_applied:
@@ -357,7 +356,10 @@ class Trainer:
 
             merge_lora(model)
             self._lora_applied = False
+        if target.exists() and not any(target.iterdir()):
+            target.rmdir()  # empty: the filled folder is renamed into its place
         with atomic_directory(target) as folder:
+            write_marker(folder, "model")
             model.save_pretrained(folder)
             if tokenizer is not None:
                 tokenizer.save_pretrained(folder)
@@ -416,8 +418,15 @@ class Trainer:
         if self.config.run_mode != mode:
             self._rebuild({"run_mode": mode}, f"Trainer.{mode}()")
         world = setup_context(self.config)
-        tokenizer = self._tokenizer()
         resume = self._resume_source(resume_from, resume_training)
+        if resume is None and world.rank == 0 and not self._job_exists:
+            from mf_train.outputs import claim_output
+
+            # the output rule before anything is written (a tokenizer trained, a model built)
+            claim_output(self.config.output_dir, kind="job", what="output_dir",
+                         overwrite=self.config.overwrite_output_dir,
+                         hint="choose another output_dir")
+        tokenizer = self._tokenizer()
         start = None
         if start_weights not in (False,) and not (self._weights_ready and start_weights is None):
             start = (start_weights if start_weights not in (None, True)

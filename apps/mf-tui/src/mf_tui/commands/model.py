@@ -65,7 +65,11 @@ def convert(
 ) -> None:
     """Convert a Hugging Face directory to our format, or ours to Hugging Face's."""
     from mf_models.weights.convert import convert as run
+    from mf_train.outputs import claim_output
 
+    # mf's output rule (never the working directory, home, a root or a person's folder);
+    # convert itself then writes a new directory only, in one rename
+    claim_output(dst, kind="model", what="DST", hint="choose a new directory")
     target, out = run(src, dst, to=to, fmt=fmt)
     label = "Hugging Face" if target == "hf" else "mf"
     typer.echo(f"wrote {label} checkpoint to {out}")

@@ -244,8 +244,10 @@ def prepare(
     if seq_length < 1:
         raise TrainUsageError(f"--seq-length {seq_length}; it must be >= 1")
     out = Path(output)
-    if out.exists():
-        raise TrainUsageError(f"{out} already exists; choose a new OUTPUT (nothing was written)")
+    for existing in (out, out.with_name(out.name + ".db")):  # MindRecord's pair of files
+        if existing.exists() or existing.is_symlink():
+            raise TrainUsageError(f"{existing} already exists; choose a new OUTPUT (nothing "
+                                  "was written)")
     if out.suffix != ".mindrecord":
         raise TrainUsageError(f"OUTPUT {out} must end in .mindrecord")
     src = Path(source)

@@ -111,6 +111,11 @@ def write_mindrecord(path: str | Path, samples: np.ndarray,
     if samples.ndim != 2 or samples.shape[0] == 0:
         raise TrainConfigError(f"MindRecord samples must be a non-empty (N, L) array, "
                                f"got shape {samples.shape}")
+    for existing in (path, path.with_name(path.name + ".db")):
+        if existing.exists() or existing.is_symlink():
+            # mf never overwrites what it did not create: the pair is written new or not at all
+            raise TrainConfigError(f"{existing} already exists; choose a new output file "
+                                   "(nothing was written)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = temp_sibling(path)
     tmp_dir.mkdir()
