@@ -320,3 +320,27 @@ def test_the_progress_bar_follows_step_records():
     assert task.fields == {"loss": "1.2346", "speed": "1234"}
     bar.on_train_end(TrainSummary(steps=3, last_loss=1.2, checkpoint=None))
     assert bar.task is None and not bar.progress.live.is_started
+
+
+# ---- no silent random weights (issue 10, part 3) -----------------------------------------------
+
+def test_commands_that_need_trained_weights_refuse_to_run_without_them(job, capsys):
+    """eval, predict, export and finetune without load_checkpoint/--checkpoint: one line naming
+    the key and the flag, exit code 2, nothing written; --random-init runs and says so."""
+    config = str(job["config"])
+    for argv in (["eval", config], ["predict", config, "--input", "def"],
+                 ["export", config, str(job["root"] / "untrained")], ["finetune", config]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2, (argv, err)
+        assert "needs trained weights" in err or "starts from trained weights" in err, err
+        assert "load_checkpoint" in err and "--random-init" in err and err.count("\n") == 1
+    assert not (job["root"] / "untrained").exists()
+
+    code, out, err = run(capsys, "eval", config, "--random-init")
+    assert code == 0, err[-3000:]
+    assert "untrained model" in err
+    perplexity = float(re.search(r"^perplexity: ([\d.]+)$", out, re.M)[1])
+    assert perplexity > 100  # an untrained 300-word model is about as unsure as uniform
+    code, out, err = run(capsys, "export", config, str(job["root"] / "untrained"),
+                         "--random-init")
+    assert code == 0 and "untrained" in out, err[-3000:]

@@ -104,15 +104,6 @@ def test_a_marker_of_another_kind_or_without_job_yaml_is_not_a_job(tmp_path):
     assert not made_by_mf(tmp_path / "forged", "job")
 
 
-def test_discard_removes_only_a_marked_job(tmp_path):
-    thesis = precious(tmp_path / "victim")
-    JobDir(tmp_path / "victim").discard()
-    assert thesis.exists()
-    job = JobDir.create(tmp_path / "job", config_yaml="")
-    job.discard()
-    assert not job.root.exists()
-
-
 def test_mindrecord_output_never_overwrites_either_file(tmp_path):
     from mf_train.data import write_mindrecord
 

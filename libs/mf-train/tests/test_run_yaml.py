@@ -365,22 +365,28 @@ def test_fingerprint_follows_the_trajectory_keys_only(tmp_path):
         != base.fingerprint()
 
 
-def test_parallel_config_maps_to_mf_parallel(tmp_path):
+def test_parallel_config_resolves_to_mf_parallel(tmp_path):
     from mf_parallel import ParallelConfig, ParallelConfigError
 
-    cfg = load_run_config(write(tmp_path, "run.yaml", """\
-        parallel_config: {data_parallel: 2, model_parallel: 2, pipeline_stage: 2,
-                          micro_batch_num: 4, vocab_emb_dp: false}
+    from mf_train.resolve import resolve_run
+
+    model = "model: {model_config: {type: LlamaConfig, num_layers: 2, num_heads: 4}}\n"
+    run = resolve_run(write(tmp_path, "run.yaml", """\
+        parallel_config: {data_parallel: 4, micro_batch_num: 4, vocab_emb_dp: false}
         micro_batch_interleave_num: 2
-        """))
-    parallel = cfg.to_parallel_config()
-    assert isinstance(parallel, ParallelConfig)
-    assert (parallel.data_parallel, parallel.model_parallel, parallel.pipeline_stage) == (2, 2, 2)
+        """ + model))
+    parallel = run.parallel
+    assert isinstance(parallel, ParallelConfig) and run.world_size == 4
+    assert (parallel.data_parallel, parallel.model_parallel, parallel.pipeline_stage) == (4, 1, 1)
     assert parallel.micro_batch_num == 4 and parallel.micro_batch_interleave_num == 2
     assert parallel.vocab_emb_dp is False
-    bad = load_run_config(write(tmp_path, "bad.yaml", "parallel_config: {context_parallel: 2}\n"))
+    bad = write(tmp_path, "bad.yaml", "parallel_config: {context_parallel: 2}\n" + model)
     with pytest.raises(TrainConfigError, match="context_parallel = 2; .* must be 1"):
-        bad.to_parallel_config()
+        resolve_run(bad)
+    heads = write(tmp_path, "heads.yaml", "parallel_config: {model_parallel: 3}\n" + model)
+    with pytest.raises(ParallelConfigError, match=r"num_heads\(4\) is not divisible by "
+                                                  r"model_parallel\(3\)"):
+        resolve_run(heads)
     assert issubclass(ParallelConfigError, ValueError)
 
 

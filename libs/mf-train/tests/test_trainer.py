@@ -169,7 +169,7 @@ def test_resume_from_a_checkpoint_of_another_model(tmp_path):
 def test_resume_into_a_changed_config(tmp_path):
     trainer = _tiny_trainer(tmp_path, pattern_samples(16))
     weights = {p.name: np.zeros(p.shape, np.float32) for p in trainer.model.get_parameters()}
-    trajectory = {**trainer.config.trajectory(), "derived.lr_schedule.total_steps": 3,
+    trajectory = {**trainer.run.trajectory(), "derived.lr_schedule.total_steps": 3,
                   "seed": 41}
     state = TrainerState(step=2, epoch=0, data_position={"epoch": 0, "batch": 2},
                          trajectory=trajectory)
@@ -187,12 +187,13 @@ def test_resume_into_a_changed_config(tmp_path):
      r"model_parallel\(2\) .* mf-train trains data parallel only"),
     (lambda: Trainer(args=TrainingArguments(data_parallel=2), model="llama_debug",
                      train_dataset=TRAIN).train(),
-     r"data_parallel = 2 needs 2 processes: start it with `mf train CONFIG`"),
+     r"this run needs 2 processes \(2 data parallel ranks\): start it with `mf train CONFIG`"),
     (lambda: Trainer(args=load_run_config_from({"model": {"model_config": {
         "type": "LlamaConfig", "hiden_size": 64}}}), train_dataset=TRAIN).model,
      r"unknown key 'model.model_config.hiden_size'; did you mean "
      r"'model.model_config.hidden_size'\?"),
-    (lambda: Trainer(args=load_run_config_from({"callbacks": [{"type": "CheckpointMonitr"}]})),
+    (lambda: Trainer(model="llama_debug",
+                     args=load_run_config_from({"callbacks": [{"type": "CheckpointMonitr"}]})),
      r"callbacks\[0\].type = 'CheckpointMonitr'; did you mean 'CheckpointMonitor'\?"),
 ])
 def test_bad_requests_fail_in_one_line(tmp_path, monkeypatch, build, pattern):

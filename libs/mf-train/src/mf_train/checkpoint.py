@@ -209,14 +209,20 @@ def resolve_checkpoint(path: str | Path) -> Path:
         f"{path} holds no complete checkpoint (expected {CHECKPOINT_PREFIX}<step>/{STATE_FILE})")
 
 
+def read_trainer_state(path: str | Path) -> tuple[Path, TrainerState]:
+    """The checkpoint folder `path` names (or the newest under it) and its trainer state,
+    without reading any tensor (what a plan checks before anything is built)."""
+    ckpt = resolve_checkpoint(path)
+    return ckpt, TrainerState.from_json((ckpt / STATE_FILE).read_text(encoding="utf-8"),
+                                        str(ckpt / STATE_FILE))
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read a checkpoint directory (or the newest one under `path`)."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    ckpt = resolve_checkpoint(path)
-    state = TrainerState.from_json((ckpt / STATE_FILE).read_text(encoding="utf-8"),
-                                   str(ckpt / STATE_FILE))
+    ckpt, state = read_trainer_state(path)
     try:
         weights = load_file(str(ckpt / WEIGHTS_FILE))
         optimizer = load_file(str(ckpt / OPTIMIZER_FILE))

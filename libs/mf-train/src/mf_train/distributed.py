@@ -1,9 +1,8 @@
 """This process's place in a run: rank and world size, and MindSpore's context for it.
 
-On CPU a run is data parallel only: `msrun` starts `data_parallel` ranks, each joins the cluster
-through mf-parallel's `init_context`, and the train step all-reduces gradients on the world
-group (the collective the CPU backend offers, DESIGN.md). Model and pipeline parallel training
-are not implemented by mf-train, so a config asking for them is refused before anything runs.
+`msrun` starts a run's ranks, each joins the cluster through mf-parallel's `init_context`, and
+the train step all-reduces gradients on the world group (the collective the CPU backend offers,
+DESIGN.md). Which layouts mf-train runs is decided when the run is resolved (resolve.py).
 
 MindSpore runs in PyNative mode with the hot paths (train step, eval step, decode step)
 compiled by `ms.jit`, whatever `context.mode` says: GRAPH_MODE would compile every cell call,
@@ -32,51 +31,41 @@ def launched_by_msrun() -> bool:
     return bool(os.environ.get("MS_ROLE")) and bool(os.environ.get("MS_WORKER_NUM"))
 
 
-def check_parallel_config(config: Any) -> None:
-    """Refuse what mf-train cannot run: model/pipeline parallel training."""
-    pc = config.parallel_config
-    if pc.model_parallel != 1 or pc.pipeline_stage != 1:
-        raise TrainConfigError(
-            f"parallel_config asks for model_parallel({pc.model_parallel}) and "
-            f"pipeline_stage({pc.pipeline_stage}); mf-train trains data parallel only, so both "
-            "must be 1 (mf-parallel plans the other layouts; `mf parallel check` shows them)")
-    config.to_parallel_config()  # mf-parallel's own checks: one line, exit code 2
-
-
-def setup_context(config: Any) -> World:
-    """Set MindSpore up once per process; join the cluster when started by msrun."""
+def setup_context(run: Any) -> World:
+    """Set MindSpore up once per process (a resolved Run); join the cluster under msrun."""
     global _WORLD
-    check_parallel_config(config)
-    data_parallel = config.parallel_config.data_parallel
-    if data_parallel > 1 and not launched_by_msrun():
+    world_size = run.world_size
+    if world_size > 1 and not launched_by_msrun():
         raise TrainConfigError(
-            f"parallel_config.data_parallel = {data_parallel} needs {data_parallel} "
-            "processes: start it with `mf train CONFIG` (which runs msrun) or under msrun")
+            f"this run needs {world_size} processes ({run.parallel.data_parallel} data "
+            "parallel ranks): start it with `mf train CONFIG` (which runs msrun) or under msrun")
     if _WORLD is not None:
-        if _WORLD.size != data_parallel:
+        if _WORLD.size != world_size:
             raise TrainConfigError(
-                f"parallel_config.data_parallel = {data_parallel}, but this process is rank "
-                f"{_WORLD.rank} of {_WORLD.size}; one process runs one world size")
+                f"this run needs {world_size} ranks, but this process is rank {_WORLD.rank} of "
+                f"{_WORLD.size}; one process runs one world size")
         return _WORLD
+    device = run.config.context.device_target
     if not launched_by_msrun():
         import mindspore as ms
 
         ms.set_context(mode=ms.PYNATIVE_MODE)
-        if config.context.device_target != "CPU":
-            ms.set_device(config.context.device_target)
+        if device != "CPU":
+            ms.set_device(device)
         _WORLD = World()
         return _WORLD
     from mf_parallel import ContextConfig, ParallelContextConfig, init_context
 
     rank, size = init_context(
         use_parallel=True,
-        context_config=ContextConfig(mode=1, device_target=config.context.device_target),
+        context_config=ContextConfig(mode=1, device_target=device),
         parallel_config=ParallelContextConfig(parallel_mode="DATA_PARALLEL",
                                               gradients_mean=True))
-    if size != data_parallel:
+    if size != world_size:
+        p = run.parallel
         raise TrainConfigError(
-            f"data_parallel({data_parallel}) * model_parallel(1) * pipeline_stage(1) = "
-            f"{data_parallel}, but msrun started {size} ranks")
+            f"data_parallel({p.data_parallel}) * model_parallel({p.model_parallel}) * "
+            f"pipeline_stage({p.pipeline_stage}) = {world_size}, but msrun started {size} ranks")
     _WORLD = World(rank=rank, size=size)
     return _WORLD
 

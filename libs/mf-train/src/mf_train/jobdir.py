@@ -15,14 +15,13 @@ written; the reader stops before a torn last line and picks it up on the next po
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import platform
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -32,15 +31,16 @@ from mf_train.atomic import (
     atomic_write_json,
     atomic_write_text,
     fsync_path,
-    remove_directory,
 )
 from mf_train.errors import MfTrainError
-from mf_train.outputs import claim_output, made_by_mf, write_marker
+from mf_train.outputs import claim_output, write_marker
 
-EVENT_KEYS = ("ts", "rank", "kind", "step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s",
-              "mem_gib", "message")
+SCHEMA = 1  # of event records and status.json; a reader tolerates older, unversioned files
+EVENT_KEYS = ("schema", "ts", "rank", "kind", "step", "epoch", "loss", "lr", "grad_norm",
+              "tokens_per_s", "mem_gib", "metrics", "path", "pid", "host", "message")
 EVENT_KINDS = ("start", "step", "eval", "checkpoint", "end", "error")
-STATES = ("starting", "running", "finished", "failed")
+STATES = ("starting", "running", "finished", "failed", "stopped")
+RANK_STATES = ("starting", "running", "finished", "failed", "dead")
 # Environment variables worth recording in launch.json (never the whole environment: it may
 # hold secrets).
 LAUNCH_ENV_PREFIXES = ("MS_", "MF_", "OMP_", "GLOG_", "RANK", "LOCAL_RANK", "WORLD_SIZE",
@@ -94,15 +94,21 @@ class JobDir:
     def exists(self) -> bool:
         return self.job_yaml.is_file()
 
+    @property
+    def plan_json(self) -> Path:
+        return self.root / "plan.json"
+
     @classmethod
     def create(cls, root: str | Path, *, config_yaml: str, argv: Sequence[str] | None = None,
-               env: Mapping[str, str] | None = None, overwrite: bool = False) -> JobDir:
+               env: Mapping[str, str] | None = None, overwrite: bool = False,
+               files: Mapping[str, str] | None = None) -> JobDir:
         """Make the whole skeleton in one rename: a reader sees no job or a complete one.
 
         `outputs.claim_output` decides first: a new or empty directory is used; an earlier
         job directory of mf's is replaced only with `overwrite` (MindFormers'
         overwrite_output_dir); anything else is refused untouched. Resuming opens the existing
         job with `JobDir(root)` instead. `note` says what was replaced, for the run's summary.
+        `files` are more files of the skeleton by name (plan.json).
         """
         claim = claim_output(root, kind="job", what="output_dir", overwrite=overwrite,
                              hint="choose another output_dir")
@@ -125,20 +131,42 @@ class JobDir:
             (tmp / "job.yaml").write_text(config_yaml, encoding="utf-8")
             (tmp / "launch.json").write_text(json.dumps(launch, indent=2) + "\n",
                                              encoding="utf-8")
-            (tmp / "status.json").write_text(json.dumps(
-                {"state": "starting", "step": 0, "total_steps": None, "pid": os.getpid(),
-                 "updated": time.time(), "message": ""}, indent=2) + "\n", encoding="utf-8")
+            for name, text in (files or {}).items():
+                (tmp / name).write_text(text, encoding="utf-8")
+            (tmp / "status.json").write_text(json.dumps(new_status(), indent=2) + "\n",
+                                             encoding="utf-8")
         job = cls(root)
         object.__setattr__(job, "note", claim.note)
         return job
 
-    def write_status(self, state: str, **fields: Any) -> None:
-        """Rewrite status.json atomically (state: starting|running|finished|failed)."""
+    def write_status(self, state: str, *,
+                     rank_states: Mapping[int, Mapping[str, Any]] | None = None,
+                     **fields: Any) -> None:
+        """Rewrite status.json atomically (state: starting|running|finished|failed|stopped).
+
+        One writer per job (the process that owns it: the single training process, or the
+        launcher of several ranks). `rank_states` updates ranks' entries: {rank: {"pid",
+        "host", "state", "exit_code"}}.
+        """
         if state not in STATES:
             raise ValueError(f"status state {state!r}; allowed: {', '.join(STATES)}")
-        current = self.read_status()
-        current.update(fields, state=state, updated=time.time())
+        current = self.read_status() or new_status()
+        current.update(fields, state=state, updated=time.time(), schema=SCHEMA)
+        ranks = current.setdefault("ranks", {})
+        for rank, values in (rank_states or {}).items():
+            entry = ranks.setdefault(str(rank), {"pid": None, "host": None, "state": "starting",
+                                                  "exit_code": None,
+                                                  "log": f"logs/worker_{rank}.log"})
+            entry.update(values)
+            if entry["state"] not in RANK_STATES:
+                raise ValueError(f"rank state {entry['state']!r}; allowed: "
+                                 f"{', '.join(RANK_STATES)}")
         atomic_write_json(self.status_json, current)
+
+    def rewrite_run(self, config_yaml: str, plan_json: str) -> None:
+        """A resume records the run it continues with (ranks it starts resolve job.yaml)."""
+        atomic_write_text(self.job_yaml, config_yaml)
+        atomic_write_text(self.plan_json, plan_json)
 
     def read_status(self) -> dict[str, Any]:
         try:
@@ -148,28 +176,12 @@ class JobDir:
         except json.JSONDecodeError as exc:  # only a hand-edited file: writes are atomic
             raise MfTrainError(f"{self.status_json}: not valid JSON ({exc.msg})") from None
 
-    def write_job_yaml(self, text: str) -> None:
-        atomic_write_text(self.job_yaml, text)
 
-    def discard(self) -> None:
-        """Remove this job directory (a run that failed before doing anything worth keeping);
-        only ever a directory that carries mf's job marker."""
-        if self.root.exists() and made_by_mf(self.root, "job"):
-            remove_directory(self.root)
-
-
-@contextlib.contextmanager
-def new_job(root: str | Path, *, config_yaml: str, argv: Sequence[str] | None = None,
-            env: Mapping[str, str] | None = None, overwrite: bool = False) -> Iterator[JobDir]:
-    """Create a job directory for the block; a config/usage error (exit code 2) escaping the
-    block removes it again, so a bad dataset or config leaves no output directory behind."""
-    job = JobDir.create(root, config_yaml=config_yaml, argv=argv, env=env, overwrite=overwrite)
-    try:
-        yield job
-    except BaseException as exc:
-        if getattr(exc, "exit_code", None) == 2:
-            job.discard()
-        raise
+def new_status() -> dict[str, Any]:
+    """status.json of a job that has not started: this process launches it."""
+    return {"schema": SCHEMA, "state": "starting", "step": 0, "total_steps": None,
+            "updated": time.time(), "message": "", "exit_code": None,
+            "launcher": {"pid": os.getpid(), "host": platform.node()}, "ranks": {}}
 
 
 def make_event(kind: str, rank: int, **fields: Any) -> dict[str, Any]:
@@ -181,7 +193,7 @@ def make_event(kind: str, rank: int, **fields: Any) -> dict[str, Any]:
         raise ValueError(f"event keys {sorted(unknown)} are not among {EVENT_KEYS}")
     event = {key: None for key in EVENT_KEYS}
     event.update(fields)
-    event.update(kind=kind, rank=rank)
+    event.update(schema=SCHEMA, kind=kind, rank=rank)
     if event["ts"] is None:
         event["ts"] = time.time()
     return event

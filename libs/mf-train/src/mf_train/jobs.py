@@ -1,11 +1,11 @@
-"""A run YAML as a job: what `mf train|finetune|eval|predict CONFIG` does.
+"""A run YAML as a job: what `mf train|finetune|eval|predict CONFIG` and `mf export` do.
 
-One process runs the Trainer in place. A data-parallel run (parallel_config.data_parallel > 1)
-started outside msrun is launched: this process checks everything and creates the job
-directory, then starts msrun with mf-parallel's launcher argv (a subprocess argument list, its
-logs under <job>/logs/msrun/), each rank runs `mf_train/worker.py` into that same directory,
-and this process follows rank 0's event log to report progress, as any other reader of the job
-directory would.
+The run is resolved once (`resolve_run`), then one process runs it in place (`RunSession`). A
+run of several ranks (parallel_config.data_parallel > 1) started outside msrun is launched:
+this process plans it and creates the job directory, then starts msrun with mf-parallel's
+launcher argv (a subprocess argument list, its logs under <job>/logs/msrun/); each rank runs
+`mf_train/worker.py --job DIR`, which resolves the job's job.yaml, and this process follows
+rank 0's event log to report progress, as any other reader of the job directory would.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Any
 from mf_train.callbacks import EvalRecord, StepRecord, TrainSummary, notify
 from mf_train.errors import MfTrainError, TrainConfigError
 from mf_train.jobdir import JobDir, read_events
-from mf_train.run_yaml import RunConfig, load_run_config
+from mf_train.resolve import resolve_run
+from mf_train.session import RunSession
 from mf_train.steplog import format_step_line
 
-MODES = ("train", "finetune", "eval", "predict")
 WORKER = Path(__file__).with_name("worker.py")
 # msrun waits this long for every rank to join the cluster; a rank that dies while importing
 # MindSpore should fail the job in about a minute, not msrun's default ten.
@@ -43,72 +43,43 @@ class JobResult:
     job: Path | None = None
 
 
-def load_job_config(config_path: str | Path, options: Sequence[str], mode: str) -> RunConfig:
-    """The run YAML with `--options` and the command's run mode (the command wins)."""
-    if mode not in MODES:
-        raise TrainConfigError(f"mode {mode!r}; allowed: {', '.join(MODES)}")
-    config = load_run_config(config_path, options)
-    if config.run_mode != mode:
-        config = load_run_config(config_path, [*options, f"run_mode={mode}"])
-    return config
-
-
-def pet_method_of(config: RunConfig) -> str:
-    """MindFormers names LoRA in model.model_config.pet_config.pet_type."""
-    pet = config.model.model_config.get("pet_config") or {}
-    return str(pet.get("pet_type", "lora")) if isinstance(pet, dict) and pet else ""
-
-
 def run_job(config_path: str | Path, options: Sequence[str] = (), mode: str = "train", *,
             callbacks: Sequence[Any] = (), echo: bool = True, step_lines: bool = True,
             argv: Sequence[str] | None = None, input_data: Sequence[str] | None = None,
             streamer: Any = None, max_new_tokens: int | None = None,
-            generate: dict[str, Any] | None = None,
-            checkpoint: str | Path | None = None) -> JobResult:
+            generate: dict[str, Any] | None = None, checkpoint: str | Path | None = None,
+            random_init: bool = False) -> JobResult:
     """Run one job from a run YAML; errors are one line with an exit code.
 
     `echo` prints the run's summary, evaluations and checkpoints to stderr, `step_lines` the
     step lines too (off under a progress bar fed by `callbacks`). `checkpoint` (eval and
-    predict) is Trainer's eval_checkpoint / predict_checkpoint: weights to use instead of
-    load_checkpoint's, or under LoRA the LoRA run's over load_checkpoint's base.
+    predict): weights to use instead of load_checkpoint's, or under LoRA the LoRA run's over
+    load_checkpoint's base. `random_init` runs untrained weights on purpose.
     """
     from mf_train.distributed import launched_by_msrun
-    from mf_train.trainer import Trainer
 
-    config = load_job_config(config_path, options, mode)
-    world = config.parallel_config.data_parallel
-    if mode in ("train", "finetune") and world > 1 and not launched_by_msrun():
+    run = resolve_run(config_path, options, mode=mode)
+    session = RunSession(run, callbacks=callbacks, echo=echo, echo_steps=echo and step_lines,
+                         random_init=random_init)
+    if mode in ("train", "finetune") and run.world_size > 1 and not launched_by_msrun():
         printer = [StepPrinter(step_lines)] if echo else []
-        return launch_data_parallel(config_path, options, mode, config,
-                                    callbacks=[*callbacks, *printer], argv=argv, echo=echo)
-    trainer = Trainer(args=config, pet_method=pet_method_of(config), callbacks=callbacks,
-                      log_to_console=echo, log_steps_to_console=echo and step_lines)
-    if mode == "train":
-        return JobResult(mode, summary=trainer.train(argv=argv), job=_job_root(config))
-    if mode == "finetune":
-        return JobResult(mode, summary=trainer.finetune(argv=argv), job=_job_root(config))
+        return launch_ranks(session, callbacks=[*callbacks, *printer], argv=argv, echo=echo)
+    if mode in ("train", "finetune"):
+        return JobResult(mode, summary=session.fit(argv=argv), job=run.output_dir)
     if mode == "eval":
-        return JobResult(mode, metrics=trainer.evaluate(eval_checkpoint=checkpoint))
-    prompts = list(input_data or [])
-    return JobResult(mode, predictions=trainer.predict(input_data=prompts,
-                                                      predict_checkpoint=checkpoint,
-                                                      streamer=streamer,
-                                                      max_new_tokens=max_new_tokens,
-                                                      **(generate or {})))
+        return JobResult(mode, metrics=session.evaluate(checkpoint))
+    return JobResult(mode, predictions=session.predict(
+        list(input_data or []), checkpoint=checkpoint, streamer=streamer,
+        max_new_tokens=max_new_tokens, **(generate or {})))
 
 
 def export_job(config_path: str | Path, output_dir: str | Path, options: Sequence[str] = (),
-               checkpoint: str | Path | None = None, overwrite: bool = False) -> Path:
+               checkpoint: str | Path | None = None, overwrite: bool = False,
+               random_init: bool = False) -> Path:
     """`mf export`: the run YAML's model with its weights (LoRA merged) as a model directory."""
-    from mf_train.trainer import Trainer
-
-    config = load_job_config(config_path, options, "predict")
-    trainer = Trainer(args=config, pet_method=pet_method_of(config), log_to_console=False)
-    return trainer.export(output_dir, export_checkpoint=checkpoint, overwrite=overwrite)
-
-
-def _job_root(config: RunConfig) -> Path:
-    return Path(config.output_dir).expanduser().absolute()
+    run = resolve_run(config_path, options, mode="predict")
+    return RunSession(run, echo=False, random_init=random_init).export(
+        output_dir, checkpoint=checkpoint, overwrite=overwrite)
 
 
 # ---- data parallel under msrun ------------------------------------------------------------------
@@ -131,38 +102,30 @@ def msrun_path() -> str:
     return found
 
 
-def launch_argv(config_path: str | Path, options: Sequence[str], mode: str, job: JobDir,
-                world_size: int, port: int | None = None) -> list[str]:
-    """msrun's argument list for `world_size` ranks of this job on this machine."""
+def launch_argv(job: JobDir, world_size: int, port: int | None = None) -> list[str]:
+    """msrun's argument list for `world_size` ranks of this job on this machine; each rank
+    resolves the job directory's job.yaml (the run this process checked), not the user's YAML."""
     from mf_parallel import LaunchSpec
 
     spec = LaunchSpec.single_node(world_size, master_port=port or free_port(),
                                   log_dir=str(job.logs / "msrun"),
                                   cluster_time_out=CLUSTER_TIME_OUT)
-    args = ["--config", str(Path(config_path).expanduser().absolute()), "--mode", mode,
-            "--job", str(job.root)]
-    for option in options:
-        args += ["--option", option]
-    return spec.argv(WORKER, args, msrun=msrun_path())
+    return spec.argv(WORKER, ["--job", str(job.root)], msrun=msrun_path())
 
 
-def launch_data_parallel(config_path: str | Path, options: Sequence[str], mode: str,
-                         config: RunConfig, *, callbacks: Sequence[Any] = (),
-                         argv: Sequence[str] | None = None, poll_seconds: float = 0.5,
-                         echo: bool = False) -> JobResult:
-    """Check and create the job here, run the ranks under msrun, follow rank 0's events."""
-    from mf_train.trainer import Trainer
-
-    trainer = Trainer(args=config, pet_method=pet_method_of(config), log_to_console=False)
-    prepared = trainer.prepare_job(argv=argv)
-    job = prepared.job
-    assert job is not None
-    world = config.parallel_config.data_parallel
+def launch_ranks(session: RunSession, *, callbacks: Sequence[Any] = (),
+                 argv: Sequence[str] | None = None, poll_seconds: float = 0.5,
+                 echo: bool = False) -> JobResult:
+    """Plan the run and make its job here, run the ranks under msrun, follow rank 0's events."""
+    run = session.run
+    session.start_weights(None, session.random_init)  # finetune: weights named, or said not
+    plan, _, job = session.prepare(argv=argv)
+    world = run.world_size
     if echo:
-        for line in [*prepared.summary_lines(),
+        for line in [*plan.summary_lines(),
                      f"launching {world} ranks with msrun; their logs: {job.logs}"]:
             print(line, file=sys.stderr, flush=True)
-    command = launch_argv(config_path, options, mode, job, world)
+    command = launch_argv(job, world)
     # msrun starts each rank as `python script`: this interpreter must be the `python` it finds.
     env = {**os.environ,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -170,7 +133,7 @@ def launch_data_parallel(config_path: str | Path, options: Sequence[str], mode: 
     with open(job.logs / "msrun" / "launcher.log", "ab") as launcher_log:
         process = subprocess.Popen(command, env=env, stdout=launcher_log,  # noqa: S603
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        follower = EventFollower(job, prepared.train_steps, list(callbacks))
+        follower = EventFollower(job, plan.train_steps, list(callbacks))
         try:
             while process.poll() is None:
                 follower.poll()
@@ -186,7 +149,7 @@ def launch_data_parallel(config_path: str | Path, options: Sequence[str], mode: 
                                             f"see {job.logs / 'msrun'}")
         code = status.get("exit_code", 1)
         raise (TrainConfigError if code == 2 else MfTrainError)(message)
-    return JobResult(mode, summary=follower.summary(), job=job.root)
+    return JobResult(run.mode, summary=follower.summary(), job=job.root)
 
 
 class StepPrinter:
@@ -238,25 +201,14 @@ class EventFollower:
                     mem_gib=event.get("mem_gib")))
             elif kind == "eval":
                 record = EvalRecord(step=event["step"], epoch=event.get("epoch") or 0,
-                                    metrics=_parse_metrics(event.get("message") or ""))
+                                    metrics=dict(event.get("metrics") or {}))
                 self.evaluations.append(record)
                 notify(self.callbacks, "on_evaluate", record)
-            elif kind == "checkpoint":
-                self.checkpoint = Path(event["message"])
+            elif kind == "checkpoint" and event.get("path"):
+                self.checkpoint = Path(event["path"])
 
     def summary(self) -> TrainSummary:
         return TrainSummary(steps=self.steps, last_loss=self.last_loss,
                             checkpoint=self.checkpoint, evaluations=self.evaluations,
                             seconds=time.time() - self.started)
 
-
-def _parse_metrics(text: str) -> dict[str, float]:
-    """`loss 4.0258, perplexity 56.0277` (the eval event's message) -> dict."""
-    out = {}
-    for part in text.split(","):
-        name, _, value = part.strip().rpartition(" ")
-        try:
-            out[name] = float(value)
-        except ValueError:
-            continue
-    return out

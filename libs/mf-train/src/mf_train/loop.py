@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mf_train.atomic import sweep_temporaries
+from mf_train.build import TrainingParts
 from mf_train.callbacks import (
     CallbackPlan,
     EvalRecord,
@@ -27,6 +29,7 @@ from mf_train.callbacks import (
     TrainInfo,
     TrainSummary,
     notify,
+    plan_callbacks,
 )
 from mf_train.checkpoint import TrainerState, capture_rng, restore_rng, save_checkpoint
 from mf_train.data import DataPosition
@@ -35,7 +38,8 @@ from mf_train.errors import MfTrainError
 from mf_train.jobdir import EventWriter, JobDir, worker_logger
 from mf_train.loss_scale import LossScale
 from mf_train.optim import optimizer_state, optimizer_step
-from mf_train.prepare import PreparedRun
+from mf_train.plan import Plan
+from mf_train.run_data import RunData
 from mf_train.steplog import format_step_line
 
 
@@ -68,17 +72,25 @@ def restore_all_rng(state: dict[str, Any]) -> None:
         ms.set_rng_state(ms.Tensor(np.asarray(saved["values"], dtype=saved["dtype"])))
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoopSettings:
+    """The loop's cadence, read off the run once."""
+
     do_eval: bool
     eval_step_interval: int  # -1: off
     eval_epoch_interval: int  # -1: off
     plan: CallbackPlan
     micro_batches: int  # per optimizer step and rank: micro_batch_num * accumulation
     log_every: int = 1  # step lines on the console; the log file and events get every step
-    echo: bool = True  # summary, evaluation and checkpoint lines on the console (stderr)
-    echo_steps: bool = True  # step lines on the console too (off under a progress bar)
     save_epochs: bool = False  # save at the end of every epoch (save_strategy: epoch)
+
+    @classmethod
+    def of(cls, plan: Plan) -> LoopSettings:
+        run, config = plan.run, plan.run.config
+        return cls(do_eval=config.do_eval, eval_step_interval=config.eval_step_interval,
+                   eval_epoch_interval=config.eval_epoch_interval,
+                   plan=plan_callbacks(config.callbacks), micro_batches=plan.micro_batches,
+                   log_every=run.log_every, save_epochs=run.save_every_epoch)
 
 
 @dataclass
@@ -91,32 +103,32 @@ class LoopState:
 class TrainingLoop:
     """Runs one prepared run to its end on this rank."""
 
-    def __init__(self, *, prepared: PreparedRun, model: Any, optimizer: Any,
-                 learning_rates: np.ndarray, train_step: Any,
-                 evaluator: Any | None, saved_params: list[Any], world: World, job: JobDir,
-                 settings: LoopSettings, state: LoopState, callbacks: list[Any],
-                 summary_lines: list[str], model_files: Any | None = None):
-        self.prepared = prepared
-        self.config = prepared.config
-        self.model = model
-        self.optimizer = optimizer
-        self.train_step = train_step
-        self.evaluator = evaluator
-        self.saved_params = saved_params
+    def __init__(self, *, plan: Plan, data: RunData, parts: TrainingParts, world: World,
+                 job: JobDir, state: LoopState, callbacks: list[Any], summary_lines: list[str],
+                 echo: bool = True, echo_steps: bool = True, model_files: Any | None = None):
+        self.plan = plan
+        self.data = data
+        self.config = plan.run.config
+        self.model = parts.model
+        self.optimizer = parts.optimizer
+        self.train_step = parts.train_step
+        self.evaluator = parts.evaluator
+        self.saved_params = parts.saved_params
         self.model_files = model_files  # writes config + tokenizer into each checkpoint
         self.world = world
         self.job = job
-        self.settings = settings
+        self.settings = LoopSettings.of(plan)
+        self.echo, self.echo_steps = echo, echo_steps
         self.state = state
         self.callbacks = callbacks
         self.summary_lines = summary_lines
         self.evaluations: list[EvalRecord] = []
         self.last_checkpoint: Path | None = None
         self._log: _Log | None = None
-        self.lrs = learning_rates  # the optimizer's array: what each step used, for the log
-        seq_length = prepared.train_dataset.sample_length - 1
+        self.lrs = parts.learning_rates  # the optimizer's array: what each step used, for logs
+        seq_length = plan.sample_length - 1
         self.tokens_per_step = self.config.global_batch_size * seq_length
-        self.info = TrainInfo(total_steps=prepared.train_steps, start_step=state.step,
+        self.info = TrainInfo(total_steps=plan.train_steps, start_step=state.step,
                               global_batch_size=self.config.global_batch_size,
                               seq_length=seq_length, rank=world.rank, world_size=world.size)
 
@@ -124,9 +136,8 @@ class TrainingLoop:
     def run(self) -> TrainSummary:
         started = time.time()
         rank0 = self.world.rank == 0
-        log = _Log(worker_logger(self.job, self.world.rank),
-                   echo=self.settings.echo and rank0,
-                   echo_steps=self.settings.echo_steps and rank0)
+        log = _Log(worker_logger(self.job, self.world.rank), echo=self.echo and rank0,
+                   echo_steps=self.echo_steps and rank0)
         events = EventWriter(self.job, self.world.rank)
         self._log = log
         try:
@@ -134,11 +145,10 @@ class TrainingLoop:
                 log.info(line)
             if rank0:
                 sweep_temporaries(self.job.checkpoints)
-                self.job.write_status("running", step=self.state.step,
-                                      total_steps=self.prepared.train_steps, pid=os.getpid(),
-                                      message="")
+            self._status("running", "running", total_steps=self.plan.train_steps, message="")
             events.emit("start", step=self.state.step, epoch=self.state.position.epoch,
-                        message=f"{self.prepared.train_steps} steps, global batch "
+                        pid=os.getpid(), host=platform.node(),
+                        message=f"training {self.plan.train_steps} steps, global batch "
                                 f"{self.config.global_batch_size}, world {self.world.size}")
             if self._eval_on() and self.state.step == 0:
                 self._evaluate(events, log)  # the baseline the run is measured against
@@ -156,8 +166,7 @@ class TrainingLoop:
                                    evaluations=list(self.evaluations), seconds=seconds)
             events.emit("end", step=self.state.step, epoch=self.state.position.epoch,
                         loss=last_loss, message=f"done in {seconds:.1f} s")
-            if rank0:
-                self.job.write_status("finished", step=self.state.step, message="")
+            self._status("finished", "finished", message="", exit_code=0)
             notify(self.callbacks, "on_train_end", summary)
             return summary
         except BaseException as exc:
@@ -165,23 +174,22 @@ class TrainingLoop:
             message = " ".join(str(exc).split()) or type(exc).__name__
             events.emit("error", step=self.state.step, message=message)
             log.info(f"error: {message}")
-            if rank0:
-                self.job.write_status("failed", step=self.state.step, message=message,
-                                      exit_code=code)
+            self._status("failed", "failed", message=message, exit_code=code)
             raise
         finally:
             events.close()
             log.close()
 
     def _train(self, events: EventWriter, log: Any) -> float | None:
-        prepared, state, settings = self.prepared, self.state, self.settings
-        order = prepared.order
+        plan, state, settings = self.plan, self.state, self.settings
+        order = plan.order
+        assert order is not None
         last_loss = None
         tick = time.perf_counter()
-        batches = prepared.train_dataset.batches(order, state.position, None, self.world.rank,
-                                                 self.world.size)
+        batches = self.data.train.batches(order, state.position, None, self.world.rank,
+                                          self.world.size)
         for position, batch in batches:
-            if state.step >= prepared.train_steps:
+            if state.step >= plan.train_steps:
                 break
             lr = float(self.lrs[min(optimizer_step(self.optimizer), len(self.lrs) - 1)])
             micro = np.split(batch, settings.micro_batches)  # (B, seq_length + 1) each
@@ -198,7 +206,7 @@ class TrainingLoop:
             state.position = order.advance(position)
             now = time.perf_counter()
             seconds, tick = now - tick, now
-            record = StepRecord(step=state.step, total_steps=prepared.train_steps,
+            record = StepRecord(step=state.step, total_steps=plan.train_steps,
                                 epoch=position.epoch, loss=out.loss, lr=lr,
                                 grad_norm=out.grad_norm,
                                 tokens_per_s=self.tokens_per_step / max(seconds, 1e-9),
@@ -212,10 +220,20 @@ class TrainingLoop:
                 self._evaluate(events, log)
             if self.world.rank == 0 and self._save_due(epoch_done):
                 self._save(events, last_loss)
-            if self.world.rank == 0:
-                self.job.write_status("running", step=state.step)
+            self._status("running", "running")
             tick = time.perf_counter()  # evaluation and saving are not step time
         return last_loss
+
+    def _status(self, job_state: str, rank_state: str, **fields: Any) -> None:
+        """status.json, from the process that owns it: a single process, or rank 0 of an
+        msrun job whose launcher does not supervise it (a supervisor sets MF_SUPERVISED=1
+        and writes every rank's entry itself)."""
+        if self.world.rank != 0 or os.environ.get("MF_SUPERVISED") == "1":
+            return
+        rank_fields = {"exit_code": fields["exit_code"]} if "exit_code" in fields else {}
+        self.job.write_status(job_state, step=self.state.step, rank_states={0: {
+            "pid": os.getpid(), "host": platform.node(), "state": rank_state, **rank_fields}},
+            **fields)
 
     # ---- cadence ------------------------------------------------------------------------------
     def _eval_on(self) -> bool:
@@ -261,7 +279,9 @@ class TrainingLoop:
         self.evaluations.append(record)
         text = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
         events.emit("eval", step=record.step, epoch=record.epoch,
-                    loss=_finite_or_none(metrics.get("loss")), message=text)
+                    loss=_finite_or_none(metrics.get("loss")),
+                    metrics={k: _finite_or_none(float(v)) for k, v in metrics.items()},
+                    message=text)
         log.info(f"eval at step {record.step}: {text}")
         notify(self.callbacks, "on_evaluate", record)
 
@@ -271,16 +291,16 @@ class TrainingLoop:
         trainer_state = TrainerState(
             step=state.step, epoch=state.position.epoch,
             data_position=state.position.to_dict(), rng=capture_all_rng(),
-            config_fingerprint=self.config.fingerprint(),
-            trajectory=dict(self.prepared.trajectory),
+            config_fingerprint=self.plan.run.fingerprint(),
+            trajectory=dict(self.plan.trajectory),
             metrics={} if last_loss is None else {"loss": last_loss},
             loss_scale=state.loss_scale.to_dict() if state.loss_scale else {})
         path = save_checkpoint(self.job.checkpoints, weights, optimizer_state(self.optimizer),
                                trainer_state, self.settings.plan.save_total_limit,
                                self.model_files)
         self.last_checkpoint = path
-        events.emit("checkpoint", step=state.step, epoch=state.position.epoch,
-                    message=str(path))
+        events.emit("checkpoint", step=state.step, epoch=state.position.epoch, path=str(path),
+                    message=f"saved {path.name}")
         if self._log is not None:
             self._log.info(f"saved {path}")
         notify(self.callbacks, "on_save", path, state.step)

@@ -58,57 +58,36 @@ class LrSchedule:
         return SCHEDULE_ALIASES[self.type]
 
 
-def make_schedule(
+def check_schedule_settings(
     type: str,  # noqa: A002 - MindFormers' key name
     learning_rate: float,
     *,
     warmup_steps: int | None = None,
     warmup_ratio: float | None = None,
     warmup_lr_init: float = 0.0,
-    total_steps: int | None = None,
     lr_end: float | None = None,
     num_cycles: float | None = None,
     power: float = 1.0,
     decay_steps: int | None = None,
-) -> LrSchedule:
-    """Validate MindFormers' schedule parameters and resolve warmup_ratio into warmup_steps.
-
-    `total_steps` of -1 or None means "not known yet" (MindFormers: derive it from the dataset);
-    the caller passes the derived value once the dataset size is known.
-    """
+) -> tuple[float, float]:
+    """Check what a schedule's parameters say on their own, before its length is known;
+    returns lr_end and num_cycles with MindFormers' per-class defaults filled in."""
     if type not in SCHEDULE_ALIASES:
         raise TrainConfigError(
             f"lr_schedule.type = {type!r}; allowed: {', '.join(SCHEDULE_ALIASES)}")
     kind = SCHEDULE_ALIASES[type]
     if not learning_rate > 0:
         raise TrainConfigError(f"lr_schedule.learning_rate = {learning_rate}; it must be > 0")
-    if total_steps is not None and total_steps < 0:
-        total_steps = None
-    if total_steps is not None and total_steps == 0:
-        raise TrainConfigError("lr_schedule.total_steps = 0; it must be >= 1 or -1 (derived)")
     if warmup_ratio is not None and warmup_steps:
         raise TrainConfigError(
             f"lr_schedule sets both warmup_steps({warmup_steps}) and "
             f"warmup_ratio({warmup_ratio}); set one")
-    if warmup_ratio is not None:
-        if not 0.0 <= warmup_ratio <= 1.0:
-            raise TrainConfigError(
-                f"lr_schedule.warmup_ratio = {warmup_ratio}; it must be in [0, 1]")
-        if total_steps is None:
-            raise TrainConfigError(
-                "lr_schedule.warmup_ratio needs total_steps, which is not known yet "
-                "(total_steps: -1 is derived from the dataset)")
-        # MindFormers: int(total_steps * warmup_ratio), i.e. rounded down
-        warmup_steps = int(total_steps * warmup_ratio)
-    warmup_steps = 0 if warmup_steps is None else warmup_steps
-    if warmup_steps < 0:
+    if warmup_ratio is not None and not 0.0 <= warmup_ratio <= 1.0:
+        raise TrainConfigError(f"lr_schedule.warmup_ratio = {warmup_ratio}; it must be in [0, 1]")
+    if warmup_steps is not None and warmup_steps < 0:
         raise TrainConfigError(f"lr_schedule.warmup_steps = {warmup_steps}; it must be >= 0")
     if warmup_lr_init < 0:
         raise TrainConfigError(f"lr_schedule.warmup_lr_init = {warmup_lr_init}; it must be >= 0")
-    if kind in _NEEDS_TOTAL and total_steps is None and decay_steps is None:
-        raise TrainConfigError(
-            f"lr_schedule.type {type!r} needs total_steps (or decay_steps); it is not known yet "
-            "(total_steps: -1 is derived from the dataset)")
     if decay_steps is not None and decay_steps < 1:
         raise TrainConfigError(f"lr_schedule.decay_steps = {decay_steps}; it must be >= 1")
     lr_end = _DEFAULT_LR_END.get(kind, 0.0) if lr_end is None else lr_end
@@ -123,10 +102,50 @@ def make_schedule(
         raise TrainConfigError(f"lr_schedule.num_cycles = {num_cycles}; it must be > 0")
     if power <= 0:
         raise TrainConfigError(f"lr_schedule.power = {power}; it must be > 0")
-    return LrSchedule(type=type, learning_rate=float(learning_rate), warmup_steps=warmup_steps,
-                      warmup_lr_init=float(warmup_lr_init), total_steps=total_steps,
-                      lr_end=float(lr_end), num_cycles=float(num_cycles), power=float(power),
-                      decay_steps=decay_steps)
+    return float(lr_end), float(num_cycles)
+
+
+def make_schedule(
+    type: str,  # noqa: A002 - MindFormers' key name
+    learning_rate: float,
+    *,
+    warmup_steps: int | None = None,
+    warmup_ratio: float | None = None,
+    warmup_lr_init: float = 0.0,
+    total_steps: int | None = None,
+    lr_end: float | None = None,
+    num_cycles: float | None = None,
+    power: float = 1.0,
+    decay_steps: int | None = None,
+) -> LrSchedule:
+    """The resolved schedule: `check_schedule_settings`, then warmup_ratio into warmup_steps.
+
+    `total_steps` of -1 or None means "not known yet" (MindFormers: derive it from the dataset);
+    the caller passes the derived value once the dataset size is known.
+    """
+    lr_end, num_cycles = check_schedule_settings(
+        type, learning_rate, warmup_steps=warmup_steps, warmup_ratio=warmup_ratio,
+        warmup_lr_init=warmup_lr_init, lr_end=lr_end, num_cycles=num_cycles, power=power,
+        decay_steps=decay_steps)
+    if total_steps is not None and total_steps < 0:
+        total_steps = None
+    if total_steps is not None and total_steps == 0:
+        raise TrainConfigError("lr_schedule.total_steps = 0; it must be >= 1 or -1 (derived)")
+    if warmup_ratio is not None:
+        if total_steps is None:
+            raise TrainConfigError(
+                "lr_schedule.warmup_ratio needs total_steps, which is not known yet "
+                "(total_steps: -1 is derived from the dataset)")
+        # MindFormers: int(total_steps * warmup_ratio), i.e. rounded down
+        warmup_steps = int(total_steps * warmup_ratio)
+    if SCHEDULE_ALIASES[type] in _NEEDS_TOTAL and total_steps is None and decay_steps is None:
+        raise TrainConfigError(
+            f"lr_schedule.type {type!r} needs total_steps (or decay_steps); it is not known yet "
+            "(total_steps: -1 is derived from the dataset)")
+    return LrSchedule(type=type, learning_rate=float(learning_rate),
+                      warmup_steps=warmup_steps or 0, warmup_lr_init=float(warmup_lr_init),
+                      total_steps=total_steps, lr_end=lr_end, num_cycles=num_cycles,
+                      power=float(power), decay_steps=decay_steps)
 
 
 def learning_rates(schedule: LrSchedule, num_steps: int, start: int = 0) -> np.ndarray:

@@ -1,14 +1,17 @@
-"""One rank of a data-parallel job: `msrun ... worker.py --config C --mode M --job DIR`.
+"""One rank of a job: `msrun ... worker.py --job DIR`.
 
-Started by `mf_train.jobs.launch_data_parallel`, which has already checked the run and created
-the job directory; every rank joins the cluster, trains its share of each global batch and
-writes its own events and log into that directory. A failure is recorded in status.json (by
-rank 0) and in the rank's event log, so the launcher can report the one line that matters.
+Started by a launcher (`mf_train.jobs.launch_ranks`) that has already planned the run and
+created the job directory. Every rank resolves the run from the job's job.yaml (the run the
+launcher checked, never the user's YAML again), joins the cluster, trains its share of each
+global batch and writes its own events and log into that directory. A failure is recorded in
+the rank's event log (and status.json by rank 0 when no supervisor owns it), so the launcher
+can report the one line that matters.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -21,22 +24,19 @@ if __name__ == "__main__":
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mf_train.worker")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--mode", required=True, choices=["train", "finetune"])
-    parser.add_argument("--job", required=True)
-    parser.add_argument("--option", action="append", default=[])
+    parser.add_argument("--job", required=True, help="the job directory the launcher made")
     args = parser.parse_args(argv)
     try:
-        from mf_train.jobs import load_job_config, pet_method_of
-        from mf_train.trainer import Trainer
+        from mf_train.resolve import resolve_job
+        from mf_train.session import RunSession
 
-        config = load_job_config(args.config, args.option, args.mode)
-        trainer = Trainer(args=config, pet_method=pet_method_of(config), log_to_console=False)
-        trainer._job_exists = True
-        if args.mode == "train":
-            trainer.train(argv=sys.argv)
-        else:
-            trainer.finetune(argv=sys.argv)
+        run = resolve_job(args.job)
+        if run.mode not in ("train", "finetune"):
+            from mf_train.errors import TrainConfigError
+
+            raise TrainConfigError(f"{args.job}: run_mode {run.mode!r}; ranks train or "
+                                   "finetune")
+        RunSession(run, echo=False).fit(argv=sys.argv, job_exists=True)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a status and an exit code
         return _report(exc, args.job)
     return 0
@@ -50,7 +50,8 @@ def _report(exc: BaseException, job_root: str) -> int:
     message = " ".join(str(exc).split()) or type(exc).__name__
     world = current_world()
     job = JobDir(job_root)
-    if world.rank == 0 and job.read_status().get("state") != "failed":
+    if world.rank == 0 and os.environ.get("MF_SUPERVISED") != "1" \
+            and job.read_status().get("state") != "failed":
         job.write_status("failed", message=message, exit_code=code)
     print(f"rank {world.rank}: error: {message}", file=sys.stderr, flush=True)
     if code == 1:

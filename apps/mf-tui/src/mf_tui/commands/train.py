@@ -45,6 +45,10 @@ CHECKPOINT = typer.Option(None, "--checkpoint", metavar="PATH",
                                "or a checkpoint. Under LoRA (model_config.pet_config), a LoRA "
                                "run's, applied over the base that load_checkpoint names.")
 SUFFIXES = typer.Option(None, "--suffix", help="File suffixes read in a directory (default .txt).")
+RANDOM_INIT = typer.Option(False, "--random-init",
+                           help="Use an untrained, randomly initialised model on purpose "
+                                "(without it, a command that needs trained weights refuses "
+                                "to run without them).")
 
 
 def _options(ctx: typer.Context, options: list[str] | None) -> list[str]:
@@ -78,17 +82,24 @@ def train(ctx: typer.Context, config: str = CONFIG_ARG, options: list[str] = OPT
 
 
 def finetune(ctx: typer.Context, config: str = CONFIG_ARG, options: list[str] = OPTIONS,
-             resume: bool = RESUME, overwrite: bool = OVERWRITE) -> None:
+             resume: bool = RESUME, overwrite: bool = OVERWRITE,
+             random_init: bool = RANDOM_INIT) -> None:
     """Fine-tune from load_checkpoint's weights (LoRA when model_config.pet_config says so)."""
-    _fit("finetune", config, _run_options(_options(ctx, options), resume, overwrite))
+    _fit("finetune", config, _run_options(_options(ctx, options), resume, overwrite),
+         random_init)
 
 
 def evaluate(ctx: typer.Context, config: str = CONFIG_ARG,
-             options: list[str] = OPTIONS, checkpoint: str = CHECKPOINT) -> None:
+             options: list[str] = OPTIONS, checkpoint: str = CHECKPOINT,
+             random_init: bool = RANDOM_INIT) -> None:
     """Evaluate load_checkpoint's weights on eval_dataset (perplexity for a causal LM)."""
     from mf_train.jobs import run_job
 
-    result = run_job(config, _options(ctx, options), "eval", echo=False, checkpoint=checkpoint)
+    result = run_job(config, _options(ctx, options), "eval", echo=False, checkpoint=checkpoint,
+                     random_init=random_init)
+    if random_init:
+        typer.echo("mf: note: --random-init: these are the metrics of an untrained model",
+                   err=True)
     for name, value in (result.metrics or {}).items():
         typer.echo(f"{name}: {value:.4f}")
 
@@ -106,6 +117,7 @@ def predict(
     seed: int = typer.Option(None, "--seed", help="Seed of sampling: same seed, same text."),
     stream: bool = typer.Option(False, "--stream", help="Print the text as it is generated."),
     checkpoint: str = CHECKPOINT,
+    random_init: bool = RANDOM_INIT,
 ) -> None:
     """Continue each --input with load_checkpoint's weights (greedy unless --do-sample)."""
     if not inputs:
@@ -119,20 +131,22 @@ def predict(
 
         sampling["do_sample"] = True
         GenerationConfig(**sampling)  # one-line errors for bad values, before anything loads
-    from mf_train.jobs import load_job_config, run_job
+    from mf_train.jobs import run_job
 
     streamer = None
     option_list = _options(ctx, options)
+    if random_init:
+        typer.echo("mf: note: --random-init: this text comes from an untrained model", err=True)
     if stream:
         from mf_generate import TextStreamer
-        from mf_train.model_setup import build_tokenizer, tokenizer_section
+        from mf_train.resolve import resolve_run
+        from mf_train.run_data import run_tokenizer
 
-        tokenizer, _ = build_tokenizer(tokenizer_section(
-            load_job_config(config, option_list, "predict")))
+        tokenizer, _ = run_tokenizer(resolve_run(config, option_list, mode="predict"))
         streamer = TextStreamer(tokenizer, skip_special_tokens=True) if tokenizer else None
     result = run_job(config, option_list, "predict", echo=False, input_data=inputs,
                      streamer=streamer, max_new_tokens=max_new_tokens, generate=sampling,
-                     checkpoint=checkpoint)
+                     checkpoint=checkpoint, random_init=random_init)
     if stream:
         typer.echo("")
         return
@@ -146,16 +160,20 @@ def export(
     output: str = typer.Argument(..., metavar="OUT_DIR", help="The model directory to write."),
     options: list[str] = OPTIONS,
     checkpoint: str = CHECKPOINT,
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUT_DIR."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace an earlier export of mf's in OUT_DIR."),
+    random_init: bool = RANDOM_INIT,
 ) -> None:
     """Write the run's model (LoRA merged into its base) as a model directory for mf generate."""
     from mf_train.jobs import export_job
 
-    path = export_job(config, output, _options(ctx, options), checkpoint, overwrite)
-    typer.echo(f"wrote {path}: mf generate {path} \"PROMPT\"")
+    path = export_job(config, output, _options(ctx, options), checkpoint, overwrite,
+                      random_init=random_init)
+    untrained = " (untrained: --random-init)" if random_init else ""
+    typer.echo(f"wrote {path}{untrained}: mf generate {path} \"PROMPT\"")
 
 
-def _fit(mode: str, config: str, options: list[str]) -> None:
+def _fit(mode: str, config: str, options: list[str], random_init: bool = False) -> None:
     from mf_train.jobs import run_job
 
     interactive = sys.stderr.isatty()
@@ -164,7 +182,7 @@ def _fit(mode: str, config: str, options: list[str]) -> None:
     try:
         result = run_job(config, options, mode, callbacks=callbacks, echo=True,
                          argv=["mf", mode, config, *options],
-                         step_lines=not interactive)
+                         step_lines=not interactive, random_init=random_init)
     finally:
         if progress is not None:
             progress.stop()

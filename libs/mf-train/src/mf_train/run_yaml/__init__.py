@@ -9,7 +9,6 @@ from mf_train.run_yaml.config import (
     run_config_from_mapping,
 )
 from mf_train.run_yaml.load import apply_options, apply_overrides, deep_merge, parse_option
-from mf_train.run_yaml.parallel import parallel_config_kwargs, to_parallel_config
 
 __all__ = [
     "TRAJECTORY_KEYS",
@@ -20,8 +19,6 @@ __all__ = [
     "check_run_config",
     "deep_merge",
     "load_run_config",
-    "parallel_config_kwargs",
     "parse_option",
     "run_config_from_mapping",
-    "to_parallel_config",
 ]

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from mf_train.errors import TrainConfigError
-from mf_train.lr_schedule import LrSchedule, make_schedule
+from mf_train.lr_schedule import LrSchedule, check_schedule_settings, make_schedule
 from mf_train.run_yaml.load import load_mapping
 from mf_train.run_yaml.schema import DATA_LOADERS, RUN_MODES, SPLITS, RunConfigSchema
 from mf_train.run_yaml.typed import ReadContext, read_section, section_to_dict
@@ -153,16 +153,10 @@ class RunConfig:
             warmup_lr_init=s.warmup_lr_init, total_steps=written_total, lr_end=s.lr_end,
             num_cycles=s.num_cycles, power=s.power, decay_steps=s.decay_steps)
 
-    def to_parallel_config(self) -> Any:
-        """mf-parallel's ParallelConfig for `parallel_config:` (see run_yaml/parallel.py)."""
-        from mf_train.run_yaml.parallel import to_parallel_config
-
-        return to_parallel_config(self.values.parallel_config,
-                                  self.values.micro_batch_interleave_num)
-
-    def trajectory(self) -> dict[str, Any]:
-        """The keys a resume must find unchanged (TRAJECTORY_KEYS), as flat path -> value."""
-        full = self.to_dict()
+    def trajectory(self, full: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The keys a resume must find unchanged (TRAJECTORY_KEYS), as flat path -> value, of
+        this config or of `full` (its resolved form: `Run.to_dict`)."""
+        full = self.to_dict() if full is None else full
         flat: dict[str, Any] = {}
         for path in TRAJECTORY_KEYS:
             node: Any = full
@@ -171,9 +165,9 @@ class RunConfig:
             _flatten(path, node, flat)
         return flat
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, full: dict[str, Any] | None = None) -> str:
         """sha256 of `trajectory()`: equal fingerprints mean a resume is allowed."""
-        text = json.dumps(self.trajectory(), sort_keys=True, default=str)
+        text = json.dumps(self.trajectory(full), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
     def notes(self) -> list[str]:
@@ -221,6 +215,12 @@ def _fail(config: RunConfig, path: str, message: str) -> TrainConfigError:
 
 def check_run_config(config: RunConfig) -> None:
     """Value checks across keys; each failure is one line naming the key and what is allowed."""
+    for check in (_check_modes, _check_counts, _check_datasets, _check_optimizer,
+                  _check_schedule):
+        check(config)
+
+
+def _check_modes(config: RunConfig) -> None:
     v = config.values
     if v.run_mode not in RUN_MODES:
         raise _fail(config, "run_mode",
@@ -232,28 +232,38 @@ def check_run_config(config: RunConfig) -> None:
         raise _fail(config, "context.device_target",
                     f"context.device_target = {v.context.device_target!r}; "
                     "allowed: CPU, GPU, Ascend")
+
+
+def _check_counts(config: RunConfig) -> None:
+    v = config.values
+    rc, pc = v.runner_config, v.parallel_config
     positive = {
-        "runner_config.epochs": v.runner_config.epochs,
-        "runner_config.batch_size": v.runner_config.batch_size,
-        "runner_config.sink_size": v.runner_config.sink_size,
-        "runner_config.gradient_accumulation_steps": v.runner_config.gradient_accumulation_steps,
-        "parallel_config.data_parallel": v.parallel_config.data_parallel,
-        "parallel_config.model_parallel": v.parallel_config.model_parallel,
-        "parallel_config.context_parallel": v.parallel_config.context_parallel,
-        "parallel_config.expert_parallel": v.parallel_config.expert_parallel,
-        "parallel_config.pipeline_stage": v.parallel_config.pipeline_stage,
-        "parallel_config.micro_batch_num": v.parallel_config.micro_batch_num,
+        "runner_config.epochs": rc.epochs, "runner_config.batch_size": rc.batch_size,
+        "runner_config.sink_size": rc.sink_size,
+        "runner_config.gradient_accumulation_steps": rc.gradient_accumulation_steps,
+        "parallel_config.data_parallel": pc.data_parallel,
+        "parallel_config.model_parallel": pc.model_parallel,
+        "parallel_config.context_parallel": pc.context_parallel,
+        "parallel_config.expert_parallel": pc.expert_parallel,
+        "parallel_config.pipeline_stage": pc.pipeline_stage,
+        "parallel_config.micro_batch_num": pc.micro_batch_num,
         "micro_batch_interleave_num": v.micro_batch_interleave_num,
     }
     for path, value in positive.items():
         if value < 1:
             raise _fail(config, path, f"{path} = {value}; it must be >= 1")
-    for name in ("train_dataset", "eval_dataset"):
-        loader = getattr(v, name).data_loader
-        if loader.type not in DATA_LOADERS:
-            raise _fail(config, f"{name}.data_loader.type",
-                        f"{name}.data_loader.type = {loader.type!r}; "
-                        f"allowed: {', '.join(DATA_LOADERS)}")
+    if rc.max_steps != -1 and rc.max_steps < 1:
+        raise _fail(config, "runner_config.max_steps",
+                    f"runner_config.max_steps = {rc.max_steps}; it must be -1 "
+                    "(epochs decide) or >= 1")
+    for path in ("eval_step_interval", "eval_epoch_interval"):
+        value = getattr(v, path)
+        if value != -1 and value < 1:
+            raise _fail(config, path, f"{path} = {value}; it must be -1 (off) or >= 1")
+
+
+def _check_datasets(config: RunConfig) -> None:
+    v = config.values
     dataset_batch = v.train_dataset.batch_size
     if dataset_batch is not None and dataset_batch != v.runner_config.batch_size:
         # MindFormers overwrites train_dataset.batch_size with runner_config.batch_size without
@@ -262,19 +272,12 @@ def check_run_config(config: RunConfig) -> None:
                     f"train_dataset.batch_size({dataset_batch}) differs from "
                     f"runner_config.batch_size({v.runner_config.batch_size}); the per-device "
                     "batch is runner_config.batch_size: make them equal or drop one")
-    opt_lr = v.optimizer.learning_rate
-    if opt_lr is not None and config.was_written("lr_schedule.learning_rate") \
-            and opt_lr != v.lr_schedule.learning_rate:
-        raise _fail(config, "optimizer.learning_rate",
-                    f"optimizer.learning_rate({opt_lr}) differs from "
-                    f"lr_schedule.learning_rate({v.lr_schedule.learning_rate}); "
-                    "the schedule sets the rate: make them equal or drop one")
-    if v.runner_config.max_steps != -1 and v.runner_config.max_steps < 1:
-        raise _fail(config, "runner_config.max_steps",
-                    f"runner_config.max_steps = {v.runner_config.max_steps}; it must be -1 "
-                    "(epochs decide) or >= 1")
     for name in ("train_dataset", "eval_dataset"):
         loader = getattr(v, name).data_loader
+        if loader.type not in DATA_LOADERS:
+            raise _fail(config, f"{name}.data_loader.type",
+                        f"{name}.data_loader.type = {loader.type!r}; "
+                        f"allowed: {', '.join(DATA_LOADERS)}")
         if loader.split not in SPLITS:
             raise _fail(config, f"{name}.data_loader.split",
                         f"{name}.data_loader.split = {loader.split!r}; allowed: "
@@ -287,34 +290,43 @@ def check_run_config(config: RunConfig) -> None:
             raise _fail(config, f"{name}.data_loader.split",
                         f"{name}.data_loader.split = {loader.split!r} applies to "
                         f"PythonStdlibDataset only, not {loader.type}; remove it")
-    for path in ("eval_step_interval", "eval_epoch_interval"):
-        value = getattr(v, path)
-        if value != -1 and value < 1:
-            raise _fail(config, path, f"{path} = {value}; it must be -1 (off) or >= 1")
+
+
+def _check_optimizer(config: RunConfig) -> None:
+    v = config.values
+    opt_lr = v.optimizer.learning_rate
+    if opt_lr is not None and config.was_written("lr_schedule.learning_rate") \
+            and opt_lr != v.lr_schedule.learning_rate:
+        raise _fail(config, "optimizer.learning_rate",
+                    f"optimizer.learning_rate({opt_lr}) differs from "
+                    f"lr_schedule.learning_rate({v.lr_schedule.learning_rate}); "
+                    "the schedule sets the rate: make them equal or drop one")
     if v.optimizer.type not in ("AdamW", "adamw", "fp32_adamw", "FP32StateAdamWeightDecay",
                                 "AdamWeightDecay", "FusedAdamWeightDecay"):
         raise _fail(config, "optimizer.type",
                     f"optimizer.type = {v.optimizer.type!r}; allowed: AdamW (also spelled "
                     "AdamWeightDecay, FP32StateAdamWeightDecay, FusedAdamWeightDecay)")
-    for path, value, low, high in (("optimizer.beta1", v.optimizer.beta1, 0.0, 1.0),
-                                   ("optimizer.beta2", v.optimizer.beta2, 0.0, 1.0)):
-        if not low <= value < high:
-            raise _fail(config, path, f"{path} = {value}; it must be in [{low}, {high})")
+    for path, value in (("optimizer.beta1", v.optimizer.beta1),
+                        ("optimizer.beta2", v.optimizer.beta2)):
+        if not 0.0 <= value < 1.0:
+            raise _fail(config, path, f"{path} = {value}; it must be in [0.0, 1.0)")
     if v.optimizer.eps <= 0:
         raise _fail(config, "optimizer.eps", f"optimizer.eps = {v.optimizer.eps}; it must be > 0")
     if v.optimizer.weight_decay < 0:
         raise _fail(config, "optimizer.weight_decay",
                     f"optimizer.weight_decay = {v.optimizer.weight_decay}; it must be >= 0")
-    s = v.lr_schedule
-    try:  # the schedule's own checks, with total_steps possibly not known yet
-        make_schedule(s.type, s.learning_rate, warmup_steps=s.warmup_steps,
-                      warmup_ratio=s.warmup_ratio,
-                      warmup_lr_init=s.warmup_lr_init,
-                      total_steps=s.total_steps if s.total_steps != -1 else 10**9,
-                      lr_end=s.lr_end, num_cycles=s.num_cycles, power=s.power,
-                      decay_steps=s.decay_steps)
-    except TrainConfigError as exc:
-        raise _fail(config, "lr_schedule", str(exc)) from None
+
+
+def _check_schedule(config: RunConfig) -> None:
+    """The schedule's own checks; those that need its length wait for the plan."""
+    s = config.values.lr_schedule
     if s.total_steps < -1 or s.total_steps == 0:
         raise _fail(config, "lr_schedule.total_steps",
                     f"lr_schedule.total_steps = {s.total_steps}; it must be -1 (derived) or >= 1")
+    try:
+        check_schedule_settings(s.type, s.learning_rate, warmup_steps=s.warmup_steps,
+                                warmup_ratio=s.warmup_ratio, warmup_lr_init=s.warmup_lr_init,
+                                lr_end=s.lr_end, num_cycles=s.num_cycles, power=s.power,
+                                decay_steps=s.decay_steps)
+    except TrainConfigError as exc:
+        raise _fail(config, "lr_schedule", str(exc)) from None

@@ -1,4 +1,4 @@
-"""Everything `Trainer(args=...)` accepts, as one raw run-YAML mapping.
+"""Everything `Trainer(args=...)` accepts, as what `resolve_run` takes.
 
 TrainingArguments go through `RUN_YAML_KEYS` (the one table tying the two together) plus the
 few fields with no run-YAML key of their own: epochs, max_steps, data_seed, the evaluation and
@@ -8,13 +8,11 @@ the metric types. A dataset path picks its loader type from what it holds.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 from mf_train.errors import TrainConfigError
 from mf_train.run_yaml.config import RunConfig
-from mf_train.run_yaml.load import load_mapping
 from mf_train.training_args import TrainingArguments
 
 
@@ -34,18 +32,16 @@ def loader_type_of(path: Path) -> str:
     return "TextFileDataset"
 
 
-def mapping_from_args(args: Any) -> tuple[dict[str, Any], dict[str, str], list[Path],
-                                           tuple[str, ...]]:
-    """(raw run-YAML mapping, key origins, files, options) for any accepted `args`."""
-    if args is None:
-        return {}, {}, [], ()
-    if isinstance(args, (str, Path)):
-        data, origins, files = load_mapping(args)
-        return data, origins, files, ()
-    if isinstance(args, RunConfig):
-        return copy.deepcopy(args.raw), dict(args.origins), list(args.files), args.options
+def run_source(args: Any) -> tuple[Any, dict[str, Any]]:
+    """What `resolve_run` takes for any accepted `Trainer(args=...)`: a run YAML path, a
+    RunConfig or a mapping; and the Python-only settings of TrainingArguments (how the loop
+    logs, saves and resumes) that have no run-YAML key."""
+    if args is None or isinstance(args, (str, Path, RunConfig)):
+        return args, {}
     if isinstance(args, TrainingArguments):
-        return args_mapping(args), {}, [], ()
+        return args_mapping(args), {"ignore_data_skip": args.ignore_data_skip,
+                                    "save_every_epoch": args.save_strategy == "epoch",
+                                    "log_every": args.logging_steps}
     raise TrainConfigError(f"args must be TrainingArguments, a RunConfig or a run YAML path, got "
                            f"{type(args).__name__}")
 
@@ -63,6 +59,7 @@ def args_mapping(args: TrainingArguments) -> dict[str, Any]:
         overrides["runner_config.max_steps"] = args.max_steps
     if args.data_seed is not None:
         overrides["train_dataset.seed"] = args.data_seed
+    overrides["eval_dataset.batch_size"] = args.per_device_eval_batch_size
     if args.overwrite_output_dir:
         overrides["overwrite_output_dir"] = True
     for name in ("train_dataset", "eval_dataset"):

@@ -1,0 +1,226 @@
+"""Build a planned run: the model with its weights, the optimizer, the compiled train step and
+the evaluator. MindSpore starts here.
+
+    slot = ModelSlot(run)                     # the model, built on first use
+    model = slot.ready(run.config.load_checkpoint)       # base weights in, then LoRA
+    parts = build_training(run, plan, data, slot, world)  # optimizer, TrainStep, Evaluator
+
+`ModelSlot` keeps what a Trainer knows about its model between calls: whether LoRA layers are
+on and whether the weights are already the ones to use (trained or loaded here), so
+`evaluate()` after `train()` evaluates what was trained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mf_train.errors import TrainConfigError
+from mf_train.plan import Plan
+from mf_train.resolve import Run
+from mf_train.run_data import RunData
+
+
+class ModelSlot:
+    """The model of a run: a given instance, or built from the run's model config."""
+
+    def __init__(self, run: Run, given: Any = None):
+        self.run = run
+        self._model = given if given is not None and not isinstance(given, str) else None
+        self.lora_applied = False
+        self.weights_ready = False  # trained or loaded here: later calls keep them
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            from mf_models import AutoModelForCausalLM
+
+            self._model = AutoModelForCausalLM.from_config(self.run.model_config,
+                                                           seed=self.run.config.seed)
+        return self._model
+
+    def ready(self, base_source: str | Path | None) -> Any:
+        """The model with `base_source`'s weights in (unless None), then LoRA layers if the
+        run fine-tunes with LoRA (added after the base weights so those load name for name)."""
+        model = self.model
+        if base_source:
+            self.load(base_source)
+        if self.run.pet and not self.lora_applied:
+            from mf_train.lora import apply_lora
+
+            apply_lora(model, self.run.pet, seed=self.run.config.seed)
+            self.lora_applied = True
+        return model
+
+    def load(self, source: str | Path) -> None:
+        """Base weights; or, once LoRA layers are on, a LoRA-only checkpoint (a LoRA run's)."""
+        from mf_train.model_setup import load_start_weights, read_start_weights
+
+        if not self.lora_applied:
+            load_start_weights(self.model, source)
+            return
+        from mf_train.lora import load_lora
+        from mf_train.lora.model import is_lora_name
+
+        weights = read_start_weights(source, self.model)
+        if weights and all(is_lora_name(name) for name in weights):
+            load_lora(self.model, weights)
+            return
+        raise TrainConfigError(f"{source}: this model already has LoRA layers; give a LoRA "
+                               "checkpoint (a LoRA run's job or checkpoint)")
+
+    def for_inference(self, checkpoint: str | Path | bool | None,
+                      random_init: bool = False) -> Any:
+        """evaluate/predict/export: the weights already here once trained or loaded;
+        otherwise load_checkpoint's (the base, under LoRA) and `checkpoint` (instead of
+        load_checkpoint's; under LoRA, the LoRA run's over the base).
+
+        Without any weights this is an error, unless `random_init` asks for an untrained
+        model on purpose (issue 10: never run on random weights without saying so).
+        """
+        if checkpoint is False or (checkpoint in (None, True) and self.weights_ready):
+            return self.ready(None)
+        base = self.run.config.load_checkpoint or None
+        named = checkpoint if checkpoint not in (None, True) else None
+        if base is None and named is None and not random_init:
+            raise TrainConfigError(
+                f"{self.run.mode} needs trained weights: set load_checkpoint (in the run YAML "
+                "or --options load_checkpoint=PATH) or pass --checkpoint PATH; --random-init "
+                "runs an untrained model on purpose")
+        if self.run.pet and not self.lora_applied:
+            model = self.ready(base)
+            if named is not None:
+                self.load(named)
+        else:
+            model = self.ready(named or base)
+        self.weights_ready = True
+        return model
+
+    def saved_params(self) -> list[Any]:
+        """What a checkpoint holds: every weight, or only the trainable ones under LoRA."""
+        model = self.model
+        return list(model.trainable_params() if self.run.pet else model.get_parameters())
+
+    def signature(self) -> dict[str, list]:
+        """name -> [shape, dtype] of what a checkpoint of this run holds (resume checks)."""
+        return {p.name: [list(p.shape), np.dtype(_np_dtype(p)).name]
+                for p in self.saved_params()}
+
+    def checkpoint_files(self, tokenizer: Any) -> Callable[[Path], None] | None:
+        """What makes a checkpoint a model directory too (config + tokenizer beside the
+        weights, as Hugging Face's Trainer saves them), so `mf generate <checkpoint>` reads
+        it. Not under LoRA: its checkpoints hold only the LoRA weights."""
+        if self.run.pet:
+            return None
+        model = self.model
+
+        def write(folder: Path) -> None:
+            model.config.save_pretrained(folder)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(folder)
+
+        return write
+
+
+@dataclass
+class TrainingParts:
+    """What the loop runs: built from a plan, with a resume's state restored."""
+
+    model: Any
+    optimizer: Any
+    learning_rates: np.ndarray  # the schedule's rate for every step (AdamW's array)
+    train_step: Any
+    evaluator: Any | None
+    saved_params: list[Any]
+    recomputed: int  # transformer blocks recomputed in backward
+    notes: list[str]
+
+
+def build_training(run: Run, plan: Plan, data: RunData, slot: ModelSlot, world: Any, *,
+                   start_weights: str | Path | None,
+                   compute_metrics: Callable[..., dict[str, float]] | None = None,
+                   ) -> TrainingParts:
+    """The model (start weights or, for a resume, the checkpoint's), optimizer, compiled step
+    and evaluator of a planned training run."""
+    from mf_train.checkpoint import check_resume
+    from mf_train.loss_scale import step_wrapper_from_config
+    from mf_train.lr_schedule import learning_rates
+    from mf_train.model_setup import apply_recompute
+    from mf_train.optim import build_adamw
+    from mf_train.train_step import TrainStep
+
+    config = run.config
+    notes: list[str] = []
+    # A resume restores every trained weight; under LoRA the frozen base is not in the
+    # checkpoint and comes from load_checkpoint as at the start.
+    base = start_weights if plan.resume is None or run.pet else None
+    if run.mode == "finetune" and base is None and plan.resume is None \
+            and not slot.weights_ready:
+        notes.append("finetune with --random-init: training from randomly initialised weights")
+    model = slot.ready(base)
+    slot.weights_ready = True
+    saved = slot.saved_params()
+    if plan.resume is not None:
+        check_resume(plan.resume.state, signature=slot.signature(),
+                     source=str(plan.resume.path))
+    recomputed = apply_recompute(model, config.recompute_config)
+    wrapper = step_wrapper_from_config(config.runner_wrapper)
+    # the whole run's rates (past the schedule's end if the run is longer): AdamW indexes
+    # them with its global_step, in the graph
+    assert plan.schedule is not None
+    lrs = learning_rates(plan.schedule, max(plan.total_steps, plan.train_steps) + 1)
+    optimizer = build_adamw(list(model.trainable_params()), lrs, beta1=config.optimizer.beta1,
+                            beta2=config.optimizer.beta2, eps=config.optimizer.eps,
+                            weight_decay=config.optimizer.weight_decay)
+    train_step = TrainStep(model, optimizer, micro_batches=plan.micro_batches,
+                           world_size=world.size, max_grad_norm=wrapper.max_grad_norm,
+                           skip_nonfinite=wrapper.loss_scale is not None)
+    return TrainingParts(model=model, optimizer=optimizer, learning_rates=lrs,
+                         train_step=train_step,
+                         evaluator=build_evaluator(run, model, data, world, compute_metrics),
+                         saved_params=saved, recomputed=recomputed, notes=notes)
+
+
+def build_evaluator(run: Run, model: Any, data: RunData, world: Any,
+                    compute_metrics: Callable[..., dict[str, float]] | None = None) -> Any:
+    """The Evaluator of the run's eval dataset (None without one)."""
+    from mf_train.evaluation import Evaluator, metric_types
+
+    if data.eval is None:
+        return None
+    return Evaluator(model, data.eval, eval_batch_size(run), rank=world.rank,
+                     world_size=world.size, metrics=metric_types(run.config.metric),
+                     compute_metrics=compute_metrics)
+
+
+def eval_batch_size(run: Run) -> int:
+    """eval_dataset.batch_size (TrainingArguments' per_device_eval_batch_size), else the
+    training batch size."""
+    written = run.config.eval_dataset.batch_size
+    return written if written is not None else run.config.runner_config.batch_size
+
+
+def restore(parts: TrainingParts, checkpoint: Any, state: Any) -> None:
+    """Weights, optimizer moments, step and loss scale of a resumed checkpoint, in place
+    (`write_in_place`: graphs compiled before keep reading the same buffers)."""
+    from mf_models.weights.io import write_in_place
+
+    from mf_train.loss_scale import LossScale
+    from mf_train.optim import load_optimizer_state
+
+    params = {p.name: p for p in parts.saved_params}
+    for name, value in checkpoint.weights.items():
+        write_in_place(params[name], value)
+    load_optimizer_state(parts.optimizer, checkpoint.optimizer, str(checkpoint.path))
+    state.step = checkpoint.state.step
+    if checkpoint.state.loss_scale and state.loss_scale is not None:
+        state.loss_scale = LossScale.from_dict(checkpoint.state.loss_scale)
+
+
+def _np_dtype(param: Any) -> Any:
+    return {"Float16": np.float16, "Float32": np.float32, "BFloat16": np.float32,
+            "Int32": np.int32}.get(str(param.dtype), np.float32)
