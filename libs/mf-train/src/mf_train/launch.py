@@ -358,6 +358,8 @@ def launch_run(config: str | Path, options: Sequence[str] = (), mode: str = "tra
     if echo:
         for line in prepared.summary_lines:
             print(line, file=sys.stderr, flush=True)
+        for node, command in list(commands.items())[1:]:
+            print(f"node {node}: {shlex.join(command)}", file=sys.stderr, flush=True)
     if detach_launcher:
         result.launcher_pid = detach(prepared.job)
         return result
@@ -376,6 +378,7 @@ def _join_as_node(launch: NodeLaunch, run: RunRef, world: int, argv: Sequence[st
     shared = root is not None and _launch_job_id(JobDir(root)) == launch.job_id
     if shared:
         job = JobDir(root)
+        launch.total_steps = (welcome.get("job") or {}).get("total_steps")
     else:
         prepared = prepare_job(run, world, argv)
         job = prepared.job

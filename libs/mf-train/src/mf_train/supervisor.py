@@ -247,7 +247,7 @@ class Supervisor:
             return
         if launch.node_rank == 0:
             welcome = {"job": {"id": launch.job_id, "root": launch.job_root,
-                               "fingerprint": launch.fingerprint}}
+                               "total_steps": launch.total_steps}}
             self.server = ControlServer("0.0.0.0", launch.control_port, launch.num_nodes,
                                         welcome, check_hello=self._check_hello)
             self.say(f"waiting for {launch.num_nodes - 1} more node(s) on port "

@@ -70,9 +70,6 @@ def launch(
         control_port=control_port, job_id=job_id, join_timeout=join_timeout,
         max_restarts=max_restarts, detach_launcher=detach,
         listeners=[step_line], argv=sys.argv)
-    for node, command in result.commands.items():
-        if node != result.launch.node_rank:
-            typer.echo(f"node {node}: {shlex.join(command)}")
     if result.launcher_pid is not None:
         typer.echo(f"launcher pid {result.launcher_pid}; job {result.job.root} "
                    f"(status.json, logs/launcher.log)")
