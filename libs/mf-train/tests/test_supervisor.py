@@ -154,6 +154,7 @@ def test_two_nodes_finish_together_and_node_0_records_both_ranks(tmp_path):
     assert status["state"] == "finished"
     assert {r: e["state"] for r, e in status["ranks"].items()} == {"0": "finished",
                                                                     "1": "finished"}
+    assert "node 1 joined from" in (job.logs / "launcher.log").read_text()
 
 
 def test_a_rank_dying_on_node_1_ends_node_0_and_is_named_there(tmp_path):

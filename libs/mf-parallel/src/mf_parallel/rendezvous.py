@@ -154,7 +154,7 @@ class ControlServer:
             self.connections[node] = connection
             self.hellos[node] = hello
         connection.send({"type": "welcome", **self.welcome})
-        self.inbox.put((node, {"type": "joined", **hello}))
+        self.inbox.put((node, {**hello, "type": "joined"}))
         connection.read_forever(reader)
 
     def _refusal(self, hello: Any, node: Any) -> str | None:
