@@ -157,7 +157,7 @@ def test_a_mindspore_protobuf_strategy_reads_as_mindspore_wrote_it(tmp_path):
              "model.norm_out.weight": ([8], [-1], 0)}                      # whole
     _write_ms_strategy(pb2, tmp_path / "ckpt_strategy_rank_0.ckpt", 0, items)
     layouts = read_mindspore_strategy(tmp_path / "ckpt_strategy_rank_0.ckpt")
-    assert {n: (list(l.dev_matrix), list(l.tensor_map)) for n, l in layouts.items()} == \
+    assert {n: (list(lay.dev_matrix), list(lay.tensor_map)) for n, lay in layouts.items()} == \
         {n: (d, t) for n, (d, t, _) in items.items()}
     config = infer_config(layouts)
     assert (config.data_parallel, config.model_parallel, config.pipeline_stage) == (2, 4, 1)
@@ -185,7 +185,7 @@ def test_a_merged_mindspore_strategy_gives_each_parameter_its_stage(tmp_path):
     merged = b"".join(path.read_bytes() for path in files)  # repeated fields concatenate
     (tmp_path / "merged.ckpt").write_bytes(merged)
     layouts = read_mindspore_strategy(tmp_path / "merged.ckpt")
-    assert {n: l.stage for n, l in layouts.items()} == {"model.layers.0.w": 0,
+    assert {n: lay.stage for n, lay in layouts.items()} == {"model.layers.0.w": 0,
                                                         "model.layers.1.w": 1}
     config = infer_config(layouts)
     assert (config.data_parallel, config.model_parallel, config.pipeline_stage) == (1, 2, 2)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mf_parallel import ParallelConfig, read_strategy
+from mf_tui import cli
 from safetensors.numpy import load_file, save_file
 
-from mf_parallel import ParallelConfig, read_strategy
 from mf_train.checkpoint import list_checkpoints
 from mf_train.lora import LORA_A_NAME, LORA_B_NAME
 from mf_train.sharded import (
@@ -26,7 +27,6 @@ from mf_train.sharded import (
     transform_for_resume,
     write_rank_shard,
 )
-from mf_tui import cli
 
 
 def llama_debug_config():

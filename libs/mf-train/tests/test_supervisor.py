@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from mf_parallel.cluster import free_port
+
 from mf_train.jobdir import JobDir, read_events
 from mf_train.launch import NodeLaunch
 from mf_train.supervisor import Supervisor
