@@ -194,3 +194,29 @@ def test_a_node_that_cannot_reach_node_0_fails_with_one_line_in_bounded_time(tmp
     assert time.time() - started < 10
     assert str(caught.value).startswith("could not reach node 0's launcher at 127.0.0.1:")
     assert caught.value.exit_code == 1
+
+
+def test_a_detached_launcher_outlives_its_caller_and_stops_cleanly_on_sigterm(tmp_path):
+    from mf_train.launch import detach, record_launch
+
+    launch, job = fake_job(tmp_path, ["--steps", "100000", "--step-seconds", "0.02"])
+    record_launch(job, launch)
+    pid = detach(job)
+    try:
+        assert os.getsid(pid) == pid  # its own session: closing the terminal does not end it
+        wait_for(lambda: job.read_status().get("launcher", {}).get("pid") == pid and
+                 job.read_status().get("state") == "running")
+        assert json.loads(job.launch_json.read_text())["pid"] == pid
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: job.read_status().get("state") == "stopped", timeout=30)
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    status = job.read_status()
+    assert status["exit_code"] == 128 + signal.SIGTERM and status["message"] == "stopped by SIGTERM"
+    assert {entry["state"] for entry in status["ranks"].values()} == {"dead"}
+    for entry in status["ranks"].values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(entry["pid"], 0)

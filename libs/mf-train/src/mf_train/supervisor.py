@@ -310,9 +310,11 @@ class Supervisor:
                 {**env_path, **launch.env, **rank_env(spec, local, device)}, rank=rank))
             self.status.rank(rank, pid=process.pid, host=self.host, state="starting",
                              exit_code=None, log=self._rank_log_name(rank))
-            if launch.run is None:
+        # a plain command sends no start event: it runs once it is started
+        self.status.set(state="running" if attempt or launch.run is None else "starting")
+        if launch.run is None:
+            for rank in spec.ranks:
                 self.status.rank(rank, state="running")
-        self.status.set(state="starting" if attempt == 0 else "running")
         self._report_ranks()
         self.status.flush()
         first = spec.ranks[0]
@@ -375,7 +377,7 @@ class Supervisor:
             self.event_offsets[rank] = batch.offset
             for event in batch.events:
                 kind = event.get("kind")
-                if kind == "start" and self.status.rank_state(rank) == "starting":
+                if kind == "start":
                     self.status.rank(rank, state="running")
                     self.status.set(state="running")
                 elif kind == "error":
@@ -592,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
     launch = read_launch(job)
     record_launch(job, launch)  # this process is the launcher now: its pid
     try:
-        outcome = Supervisor(launch, job, echo=True).run()
+        # (its stdout is logs/launcher.log already: say() writes there)
+        outcome = Supervisor(launch, job, echo=False).run()
     except Exception as exc:  # noqa: BLE001 - the outcome is in status.json already
         print(f"mf launcher: error: {exc}", file=sys.stderr, flush=True)
         return getattr(exc, "exit_code", 1)
