@@ -50,6 +50,8 @@ class MsLayout:
 
 
 # ---- just enough protobuf ---------------------------------------------------------------------
+# (mf_tokenize._sp_proto reads SentencePiece files the same way; the layers keep the two
+# libraries apart, and neither should depend on the protobuf package for one message.)
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
