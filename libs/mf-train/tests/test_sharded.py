@@ -261,9 +261,17 @@ def test_impossible_layouts_are_one_line_and_write_nothing(whole, tmp_path, caps
 
 def test_an_existing_destination_or_a_broken_strategy_is_refused(whole, tmp_path, capsys):
     (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
     code, err = run(capsys, "ckpt", "transform", whole, tmp_path / "taken", "--dst-layout",
                     "dp=1,mp=2,pp=1")
-    assert code == 2 and "already exists; mf writes a new directory" in err
+    assert code == 2 and "was not made by mf as a model directory; mf never replaces it" in err
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+    done = transform_checkpoint(whole, tmp_path / "done", dst_layout="dp=1,mp=2,pp=1")
+    code, err = run(capsys, "ckpt", "transform", whole, done, "--dst-layout", "dp=1,mp=1,pp=1")
+    assert code == 2 and "already holds an earlier model of mf's" in err
+    assert run(capsys, "ckpt", "transform", whole, done, "--dst-layout", "dp=1,mp=1,pp=1",
+               "--overwrite")[0] == 0
+    assert not (done / STRATEGY_FILE).exists()  # replaced by the whole checkpoint
     broken = tmp_path / "strategy.json"
     broken.write_text('{"format": "mf-parallel-strategy", "version": 1, "mesh":')
     code, err = run(capsys, "ckpt", "transform", whole, tmp_path / "out", "--dst-strategy",

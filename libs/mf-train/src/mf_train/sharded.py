@@ -18,7 +18,8 @@ MindSpore's own strategy file (`mf_parallel.ms_strategy`).
 `transform_checkpoint` merges a sharded checkpoint into a whole one (a model directory that
 `mf generate` and `mf eval --checkpoint` read), splits a whole one, or reshards A -> B; the
 math is mf-parallel's (`mf_parallel.shards`), every tensor copied exactly. The destination
-appears whole or not at all, and is never an existing directory.
+appears whole or not at all, marked as mf's (`outputs`), and never replaces what mf did not
+make.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import numpy as np
 from mf_train.atomic import atomic_directory, is_temporary
 from mf_train.checkpoint import OPTIMIZER_FILE, PICKLE_SUFFIXES, STATE_FILE, WEIGHTS_FILE
 from mf_train.errors import CheckpointMismatchError, CheckpointNotFoundError, TrainConfigError
+from mf_train.outputs import write_marker
 
 STRATEGY_FILE = "strategy.json"
 RANK_PREFIX = "rank_"
@@ -381,6 +383,7 @@ def write_whole(dst: Path, src: Path, weights: Mapping[str, np.ndarray],
 
     with atomic_directory(dst) as tmp:
         _copy_top_files(src, tmp)
+        write_marker(tmp, "model")
         write_safetensors(weights, tmp / WEIGHTS_FILE)
         if optimizer:
             write_safetensors(optimizer, tmp / OPTIMIZER_FILE)
@@ -396,6 +399,7 @@ def write_sharded(dst: Path, src: Path | None, strategy: Any,
     with atomic_directory(dst) as tmp:
         if src is not None:
             _copy_top_files(src, tmp)
+        write_marker(tmp, "model")
         write_strategy(strategy, tmp / STRATEGY_FILE)
         for rank, (weights, optimizer) in enumerate(ranks):
             folder = rank_dir(tmp, rank)
@@ -409,17 +413,23 @@ def write_sharded(dst: Path, src: Path | None, strategy: Any,
 def transform_checkpoint(src: str | Path, dst: str | Path, *,
                          dst_strategy: str | Path | None = None, dst_layout: str | None = None,
                          src_strategy: str | Path | None = None, src_layout: str | None = None,
-                         model: str | None = None) -> Path:
+                         model: str | None = None, overwrite: bool = False) -> Path:
     """`mf ckpt transform`: SRC (whole or sharded) to DST under a strategy file or a layout;
-    `dp=1,mp=1,pp=1` merges into a whole checkpoint (a model directory)."""
+    `dp=1,mp=1,pp=1` merges into a whole checkpoint (a model directory). DST is new (or an
+    earlier output of mf's, with `overwrite`)."""
+    from mf_train.outputs import claim_output
+
     if (dst_strategy is None) == (dst_layout is None):
         raise TrainConfigError("give exactly one of --dst-strategy FILE and --dst-layout "
                                "dp=D,mp=M,pp=P")
-    dst = Path(dst)
-    if dst.exists():
-        raise TrainConfigError(f"destination {dst} already exists; mf writes a new directory "
-                               "and never overwrites one")
+    claim = claim_output(dst, kind="model", what="DST", overwrite=overwrite,
+                         hint="choose a new DST")
+    dst = claim.path
+    if Path(src).absolute() == dst:
+        raise TrainConfigError(f"DST {dst} is SRC; choose a new DST")
     tensors = read_checkpoint_tensors(src, src_strategy, src_layout)
+    if dst.exists() and not claim.replaces:
+        dst.rmdir()  # empty: the filled folder is renamed into its place
     if dst_strategy is not None:
         strategy = read_destination_strategy(dst_strategy, tensors, dst_layout)
     else:

@@ -33,10 +33,13 @@ def transform(
                                         "it cannot be read from the file."),
     model: str = typer.Option(None, "--model", metavar="PRESET_OR_DIR",
                               help="The model, when SRC has no config.json (LoRA weights)."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace DST if it is an earlier output of mf's."),
 ) -> None:
     """Write SRC's weights and optimizer state under another layout, exactly."""
     from mf_train.sharded import transform_checkpoint
 
     path = transform_checkpoint(src, dst, dst_strategy=dst_strategy, dst_layout=dst_layout,
-                                src_strategy=src_strategy, src_layout=src_layout, model=model)
+                                src_strategy=src_strategy, src_layout=src_layout, model=model,
+                                overwrite=overwrite)
     typer.echo(f"wrote {path}")
