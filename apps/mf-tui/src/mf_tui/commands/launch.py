@@ -63,6 +63,11 @@ def launch(
                                         event.get("lr"), event.get("grad_norm"),
                                         event.get("tokens_per_s"), event.get("mem_gib")),
                        err=True)
+        elif event.get("kind") == "eval":
+            metrics = event.get("metrics") or {}
+            text = (", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) if metrics
+                    else event.get("message") or "")
+            typer.echo(f"eval at step {event.get('step')}: {text}", err=True)
 
     result = launch_run(
         config, _options(ctx, options), mode, workers=workers, nodes=nodes,
