@@ -607,7 +607,9 @@ def raise_for(outcome: Outcome) -> None:
     if outcome.state == "finished":
         return
     error = LaunchError(outcome.message)
-    error.exit_code = outcome.exit_code if outcome.exit_code in (1, 2) else 1
+    # 2: a rank's config error; 128 + N: stopped by signal N (130 for Ctrl+C); else 1
+    stopped = outcome.state == "stopped"
+    error.exit_code = outcome.exit_code if outcome.exit_code in (1, 2) or stopped else 1
     raise error
 
 
