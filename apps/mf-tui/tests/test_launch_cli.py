@@ -101,3 +101,20 @@ def test_a_missing_rank_table_is_named(capsys, tmp_path):
                     str(tmp_path / "hccl.json"), "[0,2]", "2")
     assert code == 2
     assert err.strip() == f"mf: error: rank table '{tmp_path / 'hccl.json'}' does not exist"
+
+
+def test_a_rank_table_gives_the_ranks_nodes_and_this_machines_server(capsys, config, tmp_path,
+                                                                     rank_table):
+    # the table's 4 devices against the config's data_parallel 2: one line before anything
+    code, err = run(capsys, "launch", str(config), "--rank-table", str(rank_table))
+    assert code == 2
+    assert err.strip() == ("mf: error: --workers 4: data_parallel(2) * model_parallel(1) * "
+                           "pipeline_stage(1) = 2, but 4 devices are available")
+    foreign = json.loads(rank_table.read_text())
+    foreign["server_list"][0]["server_id"] = "192.0.2.7"
+    other = tmp_path / "hccl_foreign.json"
+    other.write_text(json.dumps(foreign))
+    code, err = run(capsys, "launch", str(config), "--rank-table", str(other))
+    assert code == 2
+    assert "cannot tell which server of the rank table" in err and "give --node-rank" in err
+    assert not (config.parent / "out").exists()

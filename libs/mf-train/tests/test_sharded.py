@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mf_parallel import ParallelConfig, read_strategy
 from mf_tui import cli
 from safetensors.numpy import load_file, save_file
@@ -18,11 +20,15 @@ from mf_train.checkpoint import list_checkpoints
 from mf_train.lora import LORA_A_NAME, LORA_B_NAME
 from mf_train.sharded import (
     STRATEGY_FILE,
+    CheckpointTensors,
     finalize_sharded,
+    merge_checkpoint,
     rank_dir,
     read_checkpoint_tensors,
     save_strategy_only,
+    shard_checkpoint,
     staging_dir,
+    strategy_for_layout,
     transform_checkpoint,
     transform_for_resume,
     write_rank_shard,
@@ -312,3 +318,46 @@ def test_a_merged_checkpoint_generates_and_evaluates_as_the_original(tmp_path):
     scores = [mf_run("eval", config, "--checkpoint", str(path), *options)
               for path in (merged, original)]
     assert "perplexity" in scores[0] and scores[0] == scores[1]
+
+
+# ---- properties over any two layouts ------------------------------------------------------------
+
+@st.composite
+def layouts(draw):
+    pp = draw(st.integers(1, 2))
+    return ParallelConfig(data_parallel=draw(st.integers(1, 2)),
+                          model_parallel=draw(st.sampled_from([1, 2, 4])), pipeline_stage=pp,
+                          micro_batch_num=pp, optimizer_shard=draw(st.booleans()))
+
+
+def in_memory(params, seed: int = 0) -> CheckpointTensors:
+    rng = np.random.default_rng(seed)
+    weights = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in params}
+    optimizer = {f"adam_{k}.{n}": rng.standard_normal(a.shape).astype(np.float32)
+                 for n, a in weights.items() for k in "mv"}
+    optimizer["global_step"] = np.array([3], np.int32)
+    return CheckpointTensors(Path("."), None, [(weights, optimizer)])
+
+
+def identical(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and a[k].tobytes() == b[k].tobytes()
+        for k in a)
+
+
+@settings(deadline=None, max_examples=12)
+@given(layouts(), layouts(), st.booleans())
+def test_any_layout_to_any_other_and_back_is_exact_lora_too(a, b, lora):
+    config = llama_debug_config()
+    whole_tensors = in_memory(lora_params(config) if lora else llama_params(config))
+    strategy_a = strategy_for_layout(whole_tensors, a, model="llama_debug")
+    at_a = CheckpointTensors(Path("."), strategy_a, shard_checkpoint(whole_tensors, strategy_a))
+    strategy_b = strategy_for_layout(at_a, b, model="llama_debug")
+    at_b = CheckpointTensors(Path("."), strategy_b, shard_checkpoint(at_a, strategy_b))
+
+    back = shard_checkpoint(at_b, strategy_a)  # A -> B -> A
+    assert all(identical(w, w0) and identical(o, o0)
+               for (w, o), (w0, o0) in zip(back, at_a.ranks, strict=True))
+    merged_b, merged_a = merge_checkpoint(at_b), merge_checkpoint(at_a)  # merge(B) == merge(A)
+    assert identical(merged_b[0], merged_a[0]) and identical(merged_b[1], merged_a[1])
+    assert identical(merged_a[0], whole_tensors.ranks[0][0])

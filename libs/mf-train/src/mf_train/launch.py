@@ -316,14 +316,22 @@ def _cluster_options(world: int, nodes: int, node_rank: int, master_addr: str | 
 
 
 def launch_run(config: str | Path, options: Sequence[str] = (), mode: str = "train", *,
-               workers: int | None = None, nodes: int = 1, node_rank: int = 0,
+               workers: int | None = None, nodes: int = 1, node_rank: int | None = None,
                master_addr: str | None = None, master_port: int | None = None,
                control_port: int | None = None, job_id: str | None = None,
                join_timeout: int = DEFAULT_JOIN_TIMEOUT, max_restarts: int = 0,
                detach_launcher: bool = False, echo: bool = True,
                listeners: Sequence[Any] = (), argv: Sequence[str] | None = None,
-               ) -> LaunchResult:
-    """`mf launch`: check everything, then run (or detach) node `node_rank` of the job."""
+               rank_table: str | Path | None = None) -> LaunchResult:
+    """`mf launch`: check everything, then run (or detach) node `node_rank` of the job.
+
+    With `rank_table` (MindFormers' hccl_*.json) the ranks, nodes and master address come
+    from the table, and this node is the server whose address is this machine's.
+    """
+    if rank_table is not None:
+        workers, nodes, node_rank, master_addr = _from_rank_table(rank_table, workers,
+                                                                  node_rank)
+    node_rank = node_rank or 0
     if mode not in ("train", "finetune"):
         raise TrainConfigError(f"--mode {mode!r}; mf launch runs train or finetune")
     if max_restarts < 0:
@@ -365,6 +373,37 @@ def launch_run(config: str | Path, options: Sequence[str] = (), mode: str = "tra
         return result
     result.outcome = supervise(launch, echo=echo, listeners=listeners)
     return result
+
+
+def _from_rank_table(path: str | Path, workers: int | None, node_rank: int | None,
+                     ) -> tuple[int, int, int, str]:
+    from mf_parallel import read_rank_table
+    from mf_parallel.cluster import is_local_address
+
+    table = read_rank_table(path)
+    if workers is not None and workers != table.worker_num:
+        raise TrainConfigError(f"--workers {workers}, but the rank table {path} lists "
+                               f"{table.worker_num} devices")
+    servers = [server.server_id for server in table.servers]
+    if len(servers) == 1:
+        return table.worker_num, 1, 0, "127.0.0.1"
+    if node_rank is None:
+        local = [index for index, server in enumerate(servers) if _is_local(server,
+                                                                             is_local_address)]
+        if len(local) != 1:
+            raise TrainConfigError(
+                f"cannot tell which server of the rank table {path} this machine is "
+                f"({'none' if not local else len(local)} of {servers} are its addresses); "
+                "give --node-rank")
+        node_rank = local[0]
+    return table.worker_num, len(servers), node_rank, servers[0]
+
+
+def _is_local(address: str, is_local_address: Any) -> bool:
+    try:
+        return is_local_address(address)
+    except ValueError:  # does not resolve here
+        return False
 
 
 def _join_as_node(launch: NodeLaunch, run: RunRef, world: int, argv: Sequence[str],

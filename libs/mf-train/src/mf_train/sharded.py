@@ -331,7 +331,8 @@ def read_destination_strategy(file: str | Path, tensors: CheckpointTensors,
 
 # ---- transforms ---------------------------------------------------------------------------------
 
-def _whole_pairs(tensors: CheckpointTensors) -> tuple[dict, dict]:
+def merge_checkpoint(tensors: CheckpointTensors) -> tuple[dict, dict]:
+    """The whole weights and optimizer state."""
     from mf_parallel.shards import merge_tensors
 
     if tensors.whole:
@@ -346,7 +347,9 @@ def _whole_pairs(tensors: CheckpointTensors) -> tuple[dict, dict]:
     return weights, optimizer
 
 
-def _sharded_pairs(tensors: CheckpointTensors, strategy: Any) -> list[tuple[dict, dict]]:
+def shard_checkpoint(tensors: CheckpointTensors, strategy: Any) -> list[tuple[dict, dict]]:
+    """Every rank's (weights, optimizer state) under `strategy`, from whole or sharded
+    tensors (split, or resharded one tensor at a time)."""
     from mf_parallel.shards import reshard_tensors, split_tensors
 
     source = str(tensors.path)
@@ -435,9 +438,9 @@ def transform_checkpoint(src: str | Path, dst: str | Path, *,
     else:
         config = parse_layout(dst_layout)
         if config.device_num == 1 and not config.optimizer_shard:
-            return write_whole(dst, tensors.path, *_whole_pairs(tensors))
+            return write_whole(dst, tensors.path, *merge_checkpoint(tensors))
         strategy = strategy_for_layout(tensors, config, model)
-    return write_sharded(dst, tensors.path, strategy, _sharded_pairs(tensors, strategy))
+    return write_sharded(dst, tensors.path, strategy, shard_checkpoint(tensors, strategy))
 
 
 def transform_for_resume(src_checkpoint: str | Path, dst_strategy: Any) -> Path:
@@ -459,8 +462,8 @@ def transform_for_resume(src_checkpoint: str | Path, dst_strategy: Any) -> Path:
         raise CheckpointMismatchError(f"{target} exists with another layout; remove it or "
                                       "resume onto its layout")
     if strategy.config.device_num == 1:
-        return write_whole(target, src, *_whole_pairs(tensors))
-    return write_sharded(target, src, strategy, _sharded_pairs(tensors, strategy))
+        return write_whole(target, src, *merge_checkpoint(tensors))
+    return write_sharded(target, src, strategy, shard_checkpoint(tensors, strategy))
 
 
 # ---- without training ---------------------------------------------------------------------------

@@ -33,7 +33,9 @@ def launch(
     workers: int = typer.Option(None, "--workers", "-n", help="Ranks in the whole job "
                                 "(msrun's worker_num); default: dp * mp * pp of the config."),
     nodes: int = typer.Option(1, "--nodes", help="Machines the ranks are spread over."),
-    node_rank: int = typer.Option(0, "--node-rank", help="Which machine this is (0 leads)."),
+    node_rank: int = typer.Option(None, "--node-rank",
+                                  help="Which machine this is (0 leads; default 0, or this "
+                                       "machine's server in --rank-table)."),
     master_addr: str = typer.Option(None, "--master-addr",
                                     help="Node 0's IP address (needed with --nodes > 1)."),
     master_port: int = typer.Option(None, "--master-port", help="The scheduler's port "
@@ -50,6 +52,9 @@ def launch(
                                           "the newest checkpoint."),
     detach: bool = typer.Option(False, "--detach", help="Run the launcher in the background "
                                 "(its output: <job>/logs/launcher.log) and return."),
+    rank_table: str = typer.Option(None, "--rank-table", metavar="FILE",
+                                   help="MindFormers' HCCL rank table (hccl_*.json): ranks, "
+                                        "nodes and master address from it."),
     options: list[str] = OPTIONS,
 ) -> None:
     """Run node K of a job (all of it on one machine by default); print every node's command."""
@@ -74,7 +79,7 @@ def launch(
         node_rank=node_rank, master_addr=master_addr, master_port=master_port,
         control_port=control_port, job_id=job_id, join_timeout=join_timeout,
         max_restarts=max_restarts, detach_launcher=detach,
-        listeners=[step_line], argv=sys.argv)
+        listeners=[step_line], argv=sys.argv, rank_table=rank_table)
     if result.launcher_pid is not None:
         typer.echo(f"launcher pid {result.launcher_pid}; job {result.job.root} "
                    f"(status.json, logs/launcher.log)")
