@@ -438,13 +438,12 @@ class Supervisor:
         return last
 
     def _tail(self, rank: int | None) -> list[str]:
-        path = self.output_log(rank)
-        try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except FileNotFoundError:
-            return []
-        useful = [line for line in lines if line.strip() and not _GLOG_NOISE.match(line)]
-        return [f"{path.name}: {line}"[:300] for line in useful[-TAIL_LINES:]]
+        """The last lines of the process's output (MindSpore's info/warning lines left out);
+        when that says little (a SIGKILL leaves no trace), the rank's own log too."""
+        lines = _useful_tail(self.output_log(rank))
+        if rank is not None and self.job is not None and len(lines) < 3:
+            lines = _useful_tail(self.job.worker_log(rank), 5) + lines
+        return lines
 
     def _fail(self, failure: Outcome) -> Outcome:
         """End every local process, record who was ended, tell the other nodes."""
@@ -580,6 +579,15 @@ class Supervisor:
             if process.spec.rank is not None:
                 self.status.rank(process.spec.rank, state=state, exit_code=process.exit_code)
         self._report_ranks()
+
+
+def _useful_tail(path: Path, count: int = TAIL_LINES) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    useful = [line for line in lines if line.strip() and not _GLOG_NOISE.match(line)]
+    return [f"{path.name}: {line}"[:300] for line in useful[-count:]]
 
 
 # ---- `python -m mf_train.supervisor JOB_DIR`: the detached launcher ------------------------------
