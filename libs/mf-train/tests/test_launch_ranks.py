@@ -75,6 +75,9 @@ def test_a_sigkilled_rank_is_named_within_seconds_and_the_job_resumes_from_its_c
     failure = next(line for line in lines if "failure:" in line)
     assert re.search(r"failure: rank 1 \(.*\) killed by SIGKILL \(exit code -9\) at step \d+",
                      failure), failure
+    # the tail of the killed rank: its own log's last lines (a SIGKILL prints nothing)
+    tail = lines[lines.index(failure) + 1:lines.index(failure) + 4]
+    assert any("| worker_1.log: [rank 1]" in line for line in tail), tail
     assert len([line for line in lines if "started ranks" in line]) == 2
     assert any("restart 1 of 1 after: rank 1" in line for line in lines)
     starts = [e for e in read_events(job.events_file(0)).events if e["kind"] == "start"]

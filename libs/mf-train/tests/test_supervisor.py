@@ -172,6 +172,8 @@ def test_a_rank_dying_on_node_1_ends_node_0_and_is_named_there(tmp_path):
     assert outcome0.message.startswith("rank 1 (") and "exit code 1" in outcome0.message
     status = job.read_status()
     assert status["ranks"]["1"]["state"] == "failed" and status["ranks"]["0"]["state"] == "dead"
+    # node 1's tail of rank 1 reached node 0's log
+    assert "| worker_1.log: rank 1: failing at step 20" in (job.logs / "launcher.log").read_text()
 
 
 def test_a_node_that_never_joins_is_named_after_the_join_timeout(tmp_path):

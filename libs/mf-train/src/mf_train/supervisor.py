@@ -207,8 +207,6 @@ class Supervisor:
             self.say("job finished")
         else:
             self.say(f"job {outcome.state}: {outcome.message}")
-            for line in outcome.tail:
-                self.say(f"  | {line}")
         return outcome
 
     def _has_checkpoint(self) -> bool:
@@ -448,6 +446,8 @@ class Supervisor:
     def _fail(self, failure: Outcome) -> Outcome:
         """End every local process, record who was ended, tell the other nodes."""
         self.say(f"failure: {failure.message}; ending the other ranks")
+        for line in failure.tail:
+            self.say(f"  | {line}")
         stopped = self.processes.stop(STOP_GRACE)
         for process in stopped:
             if process.spec.rank is not None:
@@ -458,7 +458,7 @@ class Supervisor:
         if self.client is not None:
             self.client.send({"type": "failed", "rank": failure.rank,
                               "exit_code": failure.exit_code, "message": failure.message,
-                              "restartable": failure.restartable})
+                              "restartable": failure.restartable, "tail": failure.tail})
             return self._await_decision(failure)
         return failure
 
@@ -535,6 +535,7 @@ class Supervisor:
         elif kind == "failed":
             return self._fail(Outcome("failed", int(message.get("exit_code") or 1),
                                       str(message.get("message")), rank=message.get("rank"),
+                                      tail=[str(line) for line in message.get("tail") or []],
                                       restartable=bool(message.get("restartable"))))
         elif kind == "refused":
             return self._fail(Outcome("failed", 2, f"a node was refused: {message['message']}"))
