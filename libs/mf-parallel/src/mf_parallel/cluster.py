@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Mapping
 
 from mf_parallel.errors import ParallelConfigError
 from mf_parallel.launcher import LaunchSpec
@@ -107,12 +106,3 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((resolve_host(host), 0))
         return sock.getsockname()[1]
-
-
-def cluster_summary(env: Mapping[str, str]) -> str:
-    """`rank 3 of 4 (scheduler 10.0.0.1:8118)`: for log lines."""
-    role = env.get("MS_ROLE", "")
-    where = f"{env.get('MS_SCHED_HOST')}:{env.get('MS_SCHED_PORT')}"
-    if role == "MS_SCHED":
-        return f"scheduler of {env.get('MS_WORKER_NUM')} ranks at {where}"
-    return f"rank {env.get('MS_NODE_ID')} of {env.get('MS_WORKER_NUM')} (scheduler {where})"

@@ -144,13 +144,6 @@ def prepare_job(run: RunRef, world_size: int, argv: Sequence[str]) -> PreparedJo
     return PreparedJob(prepared.job, prepared.train_steps, prepared.summary_lines())
 
 
-def run_fingerprint(run: RunRef) -> str:
-    """What every node of a job must agree on: the run's trajectory (model, data, schedule)."""
-    from mf_train.jobs import load_job_config
-
-    return load_job_config(run.config, run.options, run.mode).fingerprint()
-
-
 # ---- checks that need no rank ----------------------------------------------------------------
 
 def world_size_of(config: Any) -> int:

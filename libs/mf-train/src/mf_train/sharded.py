@@ -475,25 +475,16 @@ def save_strategy_only(model_config: Any, params: Iterable[tuple[str, Sequence[i
     from mf_parallel import Strategy, write_strategy
     from mf_parallel.errors import LayoutError
 
-    params = list(params)
-    plan = type(model_config).sharding_plan
-    names = [name for name, _ in params]
-    if any(lora_name(name) for name in names):
-        from mf_train.lora import lora_sharding_plan
+    from mf_train.lora import lora_sharding_plan
 
-        plan = lora_sharding_plan(plan)
+    params = list(params)
+    plan = lora_sharding_plan(type(model_config).sharding_plan)  # LoRA weights, if any, too
     try:
         strategy = Strategy.from_plan(plan, params, parallel_config, model_config.num_layers,
                                       offset)
     except LayoutError as exc:
         raise TrainConfigError(str(exc)) from None
     return write_strategy(strategy, Path(directory) / STRATEGY_FILE)
-
-
-def lora_name(name: str) -> bool:
-    from mf_train.lora import lora_base_name
-
-    return lora_base_name(name) != name
 
 
 # ---- a sharded save from the ranks of a run -----------------------------------------------------
