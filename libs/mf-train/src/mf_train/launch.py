@@ -9,8 +9,8 @@ launch in launch.json (with every node's command) and hands it to `supervisor.Su
 in this process or, with `detach`, in a process of its own session that outlives the
 terminal.
 
-The two functions under "today's mf-train" are the only places that know how a run is
-checked and how a rank is started; issue 11 changes both in one place each.
+The functions under "mf-train's run" are the only places that know how a run is checked, how a
+rank starts and how a restart resumes.
 """
 
 from __future__ import annotations
@@ -105,22 +105,31 @@ class NodeLaunch:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-# ---- today's mf-train ------------------------------------------------------------------------
+# ---- mf-train's run: how it is checked and how a rank starts ---------------------------------
 
 WORKER = Path(__file__).with_name("worker.py")
 
 
-def rank_argv(launch: NodeLaunch, resume: bool) -> list[str]:
-    """The command of one rank of an mf run (the same for every rank: the cluster's
-    variables tell it which it is). `resume` continues from the job's newest checkpoint."""
-    run = launch.run
-    assert run is not None and launch.job_root is not None
-    options = [*run.options, *(["resume_training=true"] if resume else [])]
-    argv = [sys.executable, str(WORKER), "--config", run.config, "--mode", run.mode,
-            "--job", launch.job_root]
-    for option in options:
-        argv += ["--option", option]
-    return argv
+def rank_argv(launch: NodeLaunch) -> list[str]:
+    """The command of one rank of an mf run, the same for every rank (the cluster's variables
+    tell it which it is): it resolves the run from the job directory's job.yaml."""
+    assert launch.job_root is not None
+    return [sys.executable, str(WORKER), "--job", launch.job_root]
+
+
+def load_run(run: RunRef) -> Any:
+    """The run resolved once (resolve.Run): config, model config, validated parallel layout."""
+    from mf_train.resolve import resolve_run
+
+    return resolve_run(run.config, run.options, mode=run.mode)
+
+
+def check_world(run: Any, world_size: int) -> None:
+    """The layout must use exactly the ranks launched: one line with the product if not."""
+    try:
+        run.parallel.resolve(world_size)
+    except ValueError as exc:
+        raise TrainConfigError(f"--workers {world_size}: {exc}") from None
 
 
 @dataclass
@@ -130,43 +139,27 @@ class PreparedJob:
     summary_lines: list[str]
 
 
-def prepare_job(run: RunRef, world_size: int, argv: Sequence[str]) -> PreparedJob:
-    """Check the run end to end (config, layout against `world_size`, data, resume) and create
-    its job directory; every bad input is one line with exit code 2, before any rank starts."""
-    from mf_train.jobs import load_job_config, pet_method_of
-    from mf_train.trainer import Trainer
+def prepare_job(run: Any, argv: Sequence[str]) -> PreparedJob:
+    """Plan the run end to end (data, memory, output rule, resume) and create its job
+    directory, building nothing: every bad input is one line with exit code 2, before any
+    rank starts."""
+    from mf_train.session import RunSession
 
-    config = load_job_config(run.config, run.options, run.mode)
-    check_world(config, world_size)
-    trainer = Trainer(args=config, pet_method=pet_method_of(config), log_to_console=False)
-    prepared = trainer.prepare_job(argv=list(argv))
-    assert prepared.job is not None
-    return PreparedJob(prepared.job, prepared.train_steps, prepared.summary_lines())
+    session = RunSession(run, echo=False)
+    session.start_weights(None, session.random_init)  # finetune: weights named, or said not
+    plan, _, job = session.prepare(argv=list(argv))
+    return PreparedJob(job, plan.train_steps, plan.summary_lines())
 
 
-# ---- checks that need no rank ----------------------------------------------------------------
+def prepare_resume(job_root: str | Path) -> None:
+    """Before a restart: the job's run with resume_training, planned again, so job.yaml and
+    plan.json (which the ranks resolve) resume from the newest checkpoint."""
+    from mf_train.resolve import resolve_job
+    from mf_train.session import RunSession
 
-def world_size_of(config: Any) -> int:
-    """data_parallel * model_parallel * pipeline_stage of a run config (each checked)."""
-    pc = config.to_parallel_config()  # mf-parallel's own checks: one line, exit code 2
-    if -1 in (pc.data_parallel, pc.model_parallel, pc.pipeline_stage):
-        return -1
-    return pc.data_parallel * pc.model_parallel * pc.pipeline_stage
-
-
-def check_world(config: Any, world_size: int) -> None:
-    """The layout must use exactly the ranks launched (resolving a -1 degree)."""
-    pc = config.to_parallel_config()
-    try:
-        pc.resolve(world_size)
-    except ValueError as exc:
-        raise TrainConfigError(f"--workers {world_size}: {exc}") from None
-
-
-def load_run(run: RunRef) -> Any:
-    from mf_train.jobs import load_job_config
-
-    return load_job_config(run.config, run.options, run.mode)
+    run = resolve_job(job_root).with_overrides({"resume_training": True},
+                                               "the launcher's restart")
+    RunSession(run, echo=False).prepare()
 
 
 # ---- node commands and launch.json -----------------------------------------------------------
@@ -330,13 +323,11 @@ def launch_run(config: str | Path, options: Sequence[str] = (), mode: str = "tra
     if max_restarts < 0:
         raise TrainConfigError(f"--max-restarts {max_restarts}; it must be >= 0")
     run = RunRef(str(Path(config).expanduser().absolute()), list(options), mode)
-    run_config = load_run(run)
-    world = workers if workers is not None else world_size_of(run_config)
+    resolved = load_run(run)
+    world = workers if workers is not None else resolved.world_size
     if world < 1:
-        raise TrainConfigError(
-            f"--workers {world}" if workers is not None else
-            "parallel_config has a degree of -1: give the number of ranks with --workers")
-    check_world(run_config, world)
+        raise TrainConfigError(f"--workers {world}; it must be >= 1")
+    check_world(resolved, world)
     cluster = _cluster_options(world, nodes, node_rank, master_addr, master_port,
                                control_port, join_timeout)
     if detach_launcher and node_rank > 0:
@@ -346,11 +337,11 @@ def launch_run(config: str | Path, options: Sequence[str] = (), mode: str = "tra
     launch = NodeLaunch(job_id=job_id or new_job_id(), worker_num=world,
                         local_worker_num=world // nodes, node_rank=node_rank,
                         join_timeout=join_timeout, max_restarts=max_restarts, run=run,
-                        fingerprint=run_config.fingerprint(), **cluster)
+                        fingerprint=resolved.fingerprint(), **cluster)
     argv = list(sys.argv if argv is None else argv)
     if node_rank > 0:
-        return _join_as_node(launch, run, world, argv, echo, listeners)
-    prepared = prepare_job(run, world, argv)
+        return _join_as_node(launch, resolved, argv, echo, listeners)
+    prepared = prepare_job(resolved, argv)
     launch.job_root, launch.total_steps = str(prepared.job.root), prepared.total_steps
     commands = {k: node_command(launch, k, str(config), options) for k in range(nodes)}
     record_launch(prepared.job, launch, commands)
@@ -399,8 +390,8 @@ def _is_local(address: str, is_local_address: Any) -> bool:
         return False
 
 
-def _join_as_node(launch: NodeLaunch, run: RunRef, world: int, argv: Sequence[str],
-                  echo: bool, listeners: Sequence[Any]) -> LaunchResult:
+def _join_as_node(launch: NodeLaunch, run: Any, argv: Sequence[str], echo: bool,
+                  listeners: Sequence[Any]) -> LaunchResult:
     """Node k: join node 0, then use its job directory (shared file system) or make one."""
     from mf_train.supervisor import Supervisor
 
@@ -412,7 +403,7 @@ def _join_as_node(launch: NodeLaunch, run: RunRef, world: int, argv: Sequence[st
         job = JobDir(root)
         launch.total_steps = (welcome.get("job") or {}).get("total_steps")
     else:
-        prepared = prepare_job(run, world, argv)
+        prepared = prepare_job(run, argv)
         job = prepared.job
         launch.total_steps = prepared.total_steps
     launch.job_root = str(job.root)

@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from mf_train.atomic import atomic_write_json
-from mf_train.jobdir import JobDir, read_events
-from mf_train.launch import LaunchError, NodeLaunch, rank_argv
+from mf_train.jobdir import JobDir, new_status, read_events
+from mf_train.launch import LaunchError, NodeLaunch, prepare_resume, rank_argv
 
 POLL_SECONDS = 0.2
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL when ending ranks
@@ -54,7 +54,6 @@ TAIL_LINES = 12
 REFRESH_SECONDS = 2.0
 # MindSpore's C++ log lines (glog): [INFO]/[WARNING]/[DEBUG] are noise in a failure's tail.
 _GLOG_NOISE = re.compile(r"^\[(INFO|WARNING|DEBUG)\] ")
-STATUS_SCHEMA = 1
 
 
 @dataclass
@@ -73,11 +72,7 @@ class StatusFile:
 
     def __init__(self, job: JobDir | None, total_steps: int | None) -> None:
         self.job = job
-        self.data: dict[str, Any] = {
-            "schema": STATUS_SCHEMA, "state": "starting", "step": 0,
-            "total_steps": total_steps, "updated": time.time(), "message": "",
-            "exit_code": None, "launcher": {"pid": os.getpid(), "host": platform.node()},
-            "ranks": {}}
+        self.data: dict[str, Any] = {**new_status(), "total_steps": total_steps}
         self.dirty = True
 
     def set(self, **fields: Any) -> None:
@@ -100,8 +95,7 @@ class StatusFile:
         return entry["state"] if entry else None
 
     def flush(self, force: bool = False) -> None:
-        # Also every REFRESH_SECONDS: today's ranks still rewrite status.json themselves
-        # (read-modify-write), which can drop an update of ours in between.
+        # Also every REFRESH_SECONDS: `updated` tells a reader the launcher is alive.
         stale = time.time() - self.data["updated"] > REFRESH_SECONDS
         if self.job is None or not (self.dirty or force or stale):
             return
@@ -293,19 +287,20 @@ class Supervisor:
         self.processes.forget()
         self.errors.clear()
         self.remote_finished.clear()
-        env_path = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}"
-                            f"{os.environ.get('PATH', '')}", "PYTHONUNBUFFERED": "1"}
+        if resume and launch.run is not None and self.status.job is not None:
+            prepare_resume(self.job.root)  # job.yaml and plan.json, which the ranks resolve
+        env = self._rank_environment()
         if launch.node_rank == 0 and launch.start_scheduler:
             self.scheduler = self.processes.start(ProcessSpec(
                 "scheduler", [sys.executable, "-c", SCHEDULER_PROGRAM], self.output_log(None),
-                {**env_path, **scheduler_env(spec)}))
+                {**env, **scheduler_env(spec)}))
         for local, rank in enumerate(spec.ranks):
             device = launch.device_ids[local] if launch.device_ids else None
-            argv = rank_argv(launch, resume) if launch.run is not None else list(launch.command)
+            argv = rank_argv(launch) if launch.run is not None else list(launch.command)
             self._skip_old_events(rank)
             process = self.processes.start(ProcessSpec(
                 f"rank {rank}", argv, self.output_log(rank),
-                {**env_path, **launch.env, **rank_env(spec, local, device)}, rank=rank))
+                {**env, **rank_env(spec, local, device)}, rank=rank))
             self.status.rank(rank, pid=process.pid, host=self.host, state="starting",
                              exit_code=None, log=self._rank_log_name(rank))
         # a plain command sends no start event: it runs once it is started
@@ -352,6 +347,19 @@ class Supervisor:
             self._report_ranks()
             self.status.flush()
             time.sleep(POLL_SECONDS)
+
+    def _rank_environment(self) -> dict[str, str]:
+        """What every process of this node gets besides the cluster's own variables."""
+        from mf_parallel.runtime import LOCAL_RANKS_ENV, apply_runtime_defaults
+
+        env = {**os.environ, **self.launch.env, "PYTHONUNBUFFERED": "1",
+               # this interpreter's environment first: the ranks run the same Python
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               LOCAL_RANKS_ENV: str(self.launch.local_worker_num)}
+        if self.launch.run is not None:
+            env["MF_SUPERVISED"] = "1"  # the ranks leave status.json to this launcher
+        apply_runtime_defaults(env)  # mf's CPU settings, unless the environment has its own
+        return env
 
     def _rank_log_name(self, rank: int) -> str:
         if self.job is not None:
