@@ -308,11 +308,12 @@ def launch_run(config: str | Path, options: Sequence[str] = (), mode: str = "tra
                join_timeout: int = DEFAULT_JOIN_TIMEOUT, max_restarts: int = 0,
                detach_launcher: bool = False, echo: bool = True,
                listeners: Sequence[Any] = (), argv: Sequence[str] | None = None,
-               rank_table: str | Path | None = None) -> LaunchResult:
+               rank_table: str | Path | None = None, resolved: Any = None) -> LaunchResult:
     """`mf launch`: check everything, then run (or detach) node `node_rank` of the job.
 
     With `rank_table` (MindFormers' hccl_*.json) the ranks, nodes and master address come
-    from the table, and this node is the server whose address is this machine's.
+    from the table, and this node is the server whose address is this machine's. `resolved`:
+    the run already resolved from `config` and `options` (`mf train` has it), not read again.
     """
     if rank_table is not None:
         workers, nodes, node_rank, master_addr = _from_rank_table(rank_table, workers,
@@ -323,7 +324,7 @@ def launch_run(config: str | Path, options: Sequence[str] = (), mode: str = "tra
     if max_restarts < 0:
         raise TrainConfigError(f"--max-restarts {max_restarts}; it must be >= 0")
     run = RunRef(str(Path(config).expanduser().absolute()), list(options), mode)
-    resolved = load_run(run)
+    resolved = resolved if resolved is not None else load_run(run)
     world = workers if workers is not None else resolved.world_size
     if world < 1:
         raise TrainConfigError(f"--workers {world}; it must be >= 1")
