@@ -1,6 +1,6 @@
 """One rank of a job: `msrun ... worker.py --job DIR`.
 
-Started by a launcher (`mf_train.jobs.launch_ranks`) that has already planned the run and
+Started by mf's launcher (`mf_train.launch`, `supervisor`) that has already planned the run and
 created the job directory. Every rank resolves the run from the job's job.yaml (the run the
 launcher checked, never the user's YAML again), joins the cluster, trains its share of each
 global batch and writes its own events and log into that directory. A failure is recorded in
