@@ -6,8 +6,9 @@ itself shares the aliased objects, so loading is cheap; whatever walks or copies
 afterwards (key origins, deep merges, JSON) pays the full expansion: 5.8 GB and a traceback,
 measured on a run YAML (issue 10). So the node tree is composed first, its expanded size
 counted in one pass over the distinct nodes, and the document refused past a bound before
-anything is constructed. A self-referencing alias and nesting deeper than Python's recursion
-limit are refused too. The one YAML loader of mf-models and the libraries above it.
+anything is constructed. A self-referencing alias and nesting past `MAX_DEPTH` levels (PyYAML
+recurses per level and took seconds to hit Python's recursion limit) are refused too. The one
+YAML loader of mf-models and the libraries above it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,32 @@ from mf_models.errors import ModelConfigError
 # Nodes that aliases may add to a document. A real run YAML has a few hundred nodes in all and
 # uses aliases for a handful of shared sections; a billion-laughs file of 9 levels adds 387M.
 MAX_ALIAS_NODES = 100_000
+# Nesting levels: MindFormers' run YAMLs have fewer than 10.
+MAX_DEPTH = 100
 
 
 class YamlBoundError(ModelConfigError):
     """A YAML document refused before expansion: aliases past the bound, or a cycle."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing nesting past MAX_DEPTH as it composes (before recursing)."""
+
+    def __init__(self, stream: str, source: str):
+        super().__init__(stream)
+        self.source = source
+        self.depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise YamlBoundError(f"{self.source}:{mark.line + 1}: YAML nested deeper than "
+                                     f"{MAX_DEPTH} levels; refusing it")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -70,12 +93,9 @@ def compose(text: str, source: str) -> yaml.Node | None:
 
     Syntax errors are PyYAML's `yaml.YAMLError`, for the caller to word with its own context.
     """
-    loader = yaml.SafeLoader(text)
+    loader = _BoundedLoader(text, source)
     try:
         node = loader.get_single_node()
-    except RecursionError:
-        raise YamlBoundError(f"{source}: YAML nested too deeply to read (deeper than Python's "
-                             "recursion limit); flatten it") from None
     finally:
         loader.dispose()
     if node is not None:

@@ -15,10 +15,11 @@ from mf_parallel.atomic import (
     remove_directory,
     sweep_temporaries,
     temp_sibling,
+    user_file_mode,
 )
 
 __all__ = [
     "TEMP_MARK", "TRASH_MARK", "atomic_directory", "atomic_file", "atomic_write_bytes",
     "atomic_write_json", "atomic_write_text", "fsync_path", "is_temporary",
-    "remove_directory", "sweep_temporaries", "temp_sibling",
+    "remove_directory", "sweep_temporaries", "temp_sibling", "user_file_mode",
 ]
