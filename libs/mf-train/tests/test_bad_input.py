@@ -16,6 +16,7 @@ from mf_models import (
     UnsafeFileError,
     WeightsNotFoundError,
 )
+from train_fixtures import ByteTokenizer
 
 from mf_train.checkpoint import (
     OPTIMIZER_FILE,
@@ -29,15 +30,6 @@ from mf_train.data import TokenDataset, prepare_mindrecord, write_mindrecord
 from mf_train.errors import CheckpointMismatchError, DatasetTooShortError, TrainConfigError
 from mf_train.model_setup import read_start_weights
 from mf_train.run_yaml import load_run_config
-
-
-class ByteTokenizer:
-    """UTF-8 bytes, 256 = end of text."""
-
-    eos_token_id = 256
-
-    def encode(self, text: str) -> list[int]:
-        return list(text.encode("utf-8"))
 
 
 def one_line(err) -> str:
