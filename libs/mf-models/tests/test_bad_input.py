@@ -20,6 +20,7 @@ from mf_models import (
     AutoModelForCausalLM,
     CheckpointMismatchError,
     CorruptWeightsError,
+    ModelConfigError,
     NonFiniteWeightsError,
     UnsafeFileError,
     WeightsNotFoundError,
@@ -71,6 +72,17 @@ def test_an_empty_or_garbage_file_is_corrupt_not_a_crash(tmp_path):
         (tmp_path / name).write_bytes(data)
         refused(CorruptWeightsError, lambda n=name: read_weight_file(tmp_path / n),
                 tmp_path / name, "truncated or corrupt")
+
+
+def test_a_bfloat16_file_is_not_called_corrupt(tmp_path):
+    import struct
+
+    header = json.dumps({"w": {"dtype": "BF16", "shape": [4], "data_offsets": [0, 8]}}).encode()
+    path = tmp_path / "bf16.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))
+    message = refused(ModelConfigError, lambda: read_weight_file(path), f"cannot read {path}",
+                      "bfloat16")
+    assert "corrupt" not in message
 
 
 def test_nan_or_inf_weights_are_refused_naming_the_tensor(saved, tmp_path):

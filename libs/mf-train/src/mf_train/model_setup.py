@@ -128,10 +128,10 @@ def load_start_weights(model: Any, source: str | Path) -> None:
     weights = read_start_weights(source, model)
     try:
         assign_weights(model, weights, strict=True, source=str(source))
-    except ModelsMismatch as exc:
-        raise CheckpointMismatchError(f"load_checkpoint {source}: {exc}") from None
+    except ModelsMismatch as exc:  # names the tensor, `source` and both shapes already
+        raise CheckpointMismatchError(str(exc)) from None
     except ModelConfigError as exc:
-        raise TrainConfigError(f"load_checkpoint {source}: {exc}") from None
+        raise TrainConfigError(str(exc)) from None
 
 
 def transformer_blocks(model: Any) -> list[Any]:

@@ -76,7 +76,10 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
 
     try:
         return dict(load_file(str(path)))
-    except (SafetensorError, ValueError, TypeError) as exc:  # a bad header, short data, dtype
+    except TypeError as exc:  # a dtype numpy lacks (bfloat16): the file itself is fine
+        raise ModelConfigError(f"cannot read {path}: {_first_line(exc)} (numpy has no "
+                               "bfloat16: convert the file to float32 or float16 first)") from None
+    except (SafetensorError, ValueError) as exc:  # a bad header, data shorter than it says
         raise CorruptWeightsError(f"{path} is truncated or corrupt: {_first_line(exc)}"
                                   ) from None
 
