@@ -76,7 +76,7 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
 
     try:
         return dict(load_file(str(path)))
-    except TypeError as exc:  # a dtype numpy lacks (bfloat16): the file itself is fine
+    except TypeError as exc:  # a dtype numpy lacks (bfloat16 before MindSpore is imported)
         raise ModelConfigError(f"cannot read {path}: {_first_line(exc)} (numpy has no "
                                "bfloat16: convert the file to float32 or float16 first)") from None
     except (SafetensorError, ValueError) as exc:  # a bad header, data shorter than it says
@@ -99,8 +99,12 @@ def read_ckpt(path: Path) -> dict[str, np.ndarray]:
 
 
 def all_finite(array: np.ndarray) -> bool:
-    """True unless a floating array holds NaN or inf (checked in chunks: no n-byte mask)."""
-    if array.dtype.kind not in "fc":
+    """True unless a floating array holds NaN or inf (checked in chunks: no n-byte mask).
+
+    bfloat16 counts as floating: numpy learns it from ml_dtypes once MindSpore is imported
+    (then safetensors reads bf16 files), as a kind "V" type that np.isfinite handles.
+    """
+    if array.dtype.kind not in "fc" and array.dtype.name != "bfloat16":
         return True
     flat = array.reshape(-1)
     return all(np.isfinite(flat[start:start + FINITE_CHUNK]).all()
