@@ -49,7 +49,9 @@ LIMITS = {
     "hidden_size": 1 << 20,  # 1,048,576: the widest have ~20,000-50,000
     "ffn_hidden_size": 1 << 22,
     "vocab_size": 1 << 24,  # 16.8M: the largest vocabularies have ~250,000 entries
-    "seq_length": 1 << 24,  # 16.8M tokens: the longest contexts are ~10M
+    # 1.07G tokens: the longest contexts are ~10M; higher than the rest, so that a long but
+    # plausible request (seq_length 1e8) meets the memory estimate's refusal, with its numbers
+    "seq_length": 1 << 30,
 }
 
 
