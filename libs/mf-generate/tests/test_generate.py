@@ -3,6 +3,10 @@ family, batches of unequal prompts, per-row EOS, seeded sampling, shape buckets,
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from generate_testing import MODEL_FIXTURES, fixture_model
@@ -150,12 +154,30 @@ def test_model_generate_is_the_functional_generate(llama):
                                   generate(llama, prompts, config))
 
 
-def test_model_generate_before_import_says_what_to_import(llama, monkeypatch):
+def test_model_generate_needs_no_import_of_mf_generate():
+    # A fresh interpreter that never imports mf_generate: the entry point finds it.
+    code = ("import sys\n"
+            "from mf_models import AutoModelForCausalLM\n"
+            "model = AutoModelForCausalLM.from_config('llama_debug')\n"
+            "assert 'mf_generate' not in sys.modules\n"
+            "print(model.generate([[5, 6, 7]], max_new_tokens=2).tolist())\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ids = json.loads(result.stdout.strip().splitlines()[-1])
+    assert ids[0][:3] == [5, 6, 7] and len(ids[0]) == 5
+
+
+def test_model_generate_without_mf_generate_installed_says_so(llama, monkeypatch):
+    import importlib.metadata
+
     from mf_models import generate_seam
 
     monkeypatch.setattr(generate_seam, "_generate", None)
-    with pytest.raises(ModelError, match="import mf_generate"):
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: [])
+    with pytest.raises(ModelError, match="mf-generate, which is not installed") as info:
         llama.generate([[5, 6]])
+    assert "\n" not in str(info.value) and info.value.exit_code == 1
 
 
 def _one_line(exc_info, *fragments):

@@ -131,7 +131,7 @@ def test_unknown_names_and_paths(tmp_path):
     with pytest.raises(TokenizerConfigError, match="no tokenizer_config.json"):
         AutoTokenizer.from_pretrained(tmp_path / "empty")
     (tmp_path / "model.bin").write_bytes(b"\x80\x04")
-    with pytest.raises(TokenizerConfigError, match="pickled"):
+    with pytest.raises(TokenizerConfigError, match="a pickle file"):
         AutoTokenizer.from_pretrained(tmp_path / "model.bin")
     (tmp_path / "odd").mkdir()
     (tmp_path / "odd" / "tokenizer_config.json").write_text('{"tokenizer_class": "FooTokenizer"}')

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from train_fixtures import ByteTokenizer
 
 from mf_train.data import (
     START,
@@ -22,16 +23,6 @@ from mf_train.data import (
 )
 from mf_train.errors import DatasetNotFoundError, DatasetTooShortError, TrainConfigError
 from mf_train.run_yaml import run_config_from_mapping
-
-
-class ByteTokenizer:
-    """The smallest tokenizer of the protocol: UTF-8 bytes, 256 = end of text."""
-
-    eos_token_id = 256
-
-    def encode(self, text: str) -> list[int]:
-        return list(text.encode("utf-8"))
-
 
 # --- packing ----------------------------------------------------------------------------------
 

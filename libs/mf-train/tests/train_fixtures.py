@@ -19,6 +19,15 @@ TINY_LLAMA = {"type": "LlamaConfig", "seq_length": 32, "vocab_size": 128, "hidde
 SAMPLE_LENGTH = TINY_LLAMA["seq_length"] + 1
 
 
+class ByteTokenizer:
+    """The smallest tokenizer of the protocol: UTF-8 bytes, 256 = end of text."""
+
+    eos_token_id = 256
+
+    def encode(self, text: str) -> list[int]:
+        return list(text.encode("utf-8"))
+
+
 def pattern_samples(count: int, seed: int = 0, vocab: int = 100,
                     length: int = SAMPLE_LENGTH) -> np.ndarray:
     """Rows that repeat a short random pattern: a model can learn them in a few steps."""

@@ -6,8 +6,15 @@ Nothing heavy is imported at module level: `mf --help` must not pay for MindSpor
 
 Errors follow one convention across the libraries, so this module needs no import of them:
 an exception with an ``exit_code`` attribute is a known failure whose message is already the
-one line a person should read (2 = usage or config error, 1 = runtime failure). Anything else
-is a bug and is reported as such. ``MF_DEBUG=1`` shows the traceback in both cases.
+one line a person should read (2 = usage or config error, 1 = runtime failure). An OSError
+(disk full, read-only or forbidden output) is a runtime failure of the machine, printed as
+``mf: error: <what>: <path>`` with exit code 1. Anything else is a bug and is reported as
+such. ``MF_DEBUG=1`` shows the traceback in every case.
+
+Command-line text is read as UTF-8. An argument holding bytes that are not UTF-8 (Python
+carries them as lone surrogates in sys.argv) is refused before any command runs, naming it:
+a prompt, a path or an option value that cannot be written back out as text would fail
+later, deeper and less clearly (sentencepiece, JSON, the job directory).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import typer
 
 from mf_tui import __version__
 from mf_tui.commands import COMMAND_MODULES
-from mf_tui.exit_codes import EXIT_RUNTIME
+from mf_tui.exit_codes import EXIT_RUNTIME, EXIT_USAGE
 
 app = typer.Typer(
     name="mf",
@@ -58,8 +65,27 @@ def _debug_enabled() -> bool:
     return os.environ.get("MF_DEBUG", "") not in ("", "0", "false", "False")
 
 
+def undecodable_argument(args: list[str]) -> str | None:
+    """The one-line refusal of the first argument that is not UTF-8 text, or None."""
+    for position, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            try:  # the bytes the shell passed, shown as escapes: 'abc\xff\xfe'
+                shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            except UnicodeEncodeError:
+                shown = arg.encode("utf-8", "backslashreplace").decode("ascii")
+            return (f"argument {position} '{shown}' is not UTF-8 text (character {exc.start}); "
+                    "mf reads prompts, paths and options as UTF-8")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn known errors into one line on stderr and a named exit code."""
+    refusal = undecodable_argument(sys.argv[1:] if argv is None else list(argv))
+    if refusal is not None:
+        typer.echo(f"mf: error: {refusal}", err=True)
+        return EXIT_USAGE
     from mf_parallel.runtime import apply_runtime_defaults
 
     # MindSpore runtime settings measured to pay on CPU, for this process and the ranks it
@@ -96,8 +122,19 @@ def _report(exc: BaseException) -> int:
         if code == EXIT_RUNTIME and hint:
             typer.echo(f"mf:{hint}", err=True)
         return code
+    if isinstance(exc, OSError) and exc.strerror:
+        typer.echo(f"mf: error: {os_error_text(exc)}", err=True)
+        if hint:
+            typer.echo(f"mf:{hint}", err=True)
+        return EXIT_RUNTIME
     typer.echo(f"mf: internal error: {type(exc).__name__}: {exc}{hint}", err=True)
     return EXIT_RUNTIME
+
+
+def os_error_text(exc: OSError) -> str:
+    """`No space left on device: /out/checkpoints/...` (both paths of a failed rename)."""
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return exc.strerror + (": " + " -> ".join(paths) if paths else "")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,30 @@ from mf_generate.errors import GenerateConfigError
 MODEL_CONFIG_KEYS = {"max_decode_length": "max_length"}
 
 
+def _check_names(cls: type) -> type:
+    """Make `cls(**kwargs)` (and so `replace`) refuse an unknown keyword with the library's
+    error and a did-you-mean, where the dataclass's own __init__ raises a bare TypeError."""
+    init = cls.__init__
+    names = [f.name for f in dataclasses.fields(cls)]
+
+    def checked_init(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(names):
+            raise GenerateConfigError(f"GenerationConfig takes at most {len(names)} "
+                                      f"positional values, got {len(args)}; name them")
+        for key in kwargs:
+            if key not in names:
+                close = difflib.get_close_matches(str(key), names, n=1)
+                hint = (f"; did you mean '{close[0]}'?" if close
+                        else f"; allowed: {', '.join(names)}")
+                raise GenerateConfigError(f"'{key}' is not a generation setting" + hint)
+        init(self, *args, **kwargs)
+
+    checked_init.__doc__ = init.__doc__
+    cls.__init__ = checked_init
+    return cls
+
+
+@_check_names
 @dataclasses.dataclass(frozen=True)
 class GenerationConfig:
     """Decoding settings. Every field is validated at construction (one-line errors).
@@ -120,13 +144,6 @@ class GenerationConfig:
 
     def replace(self, **changes: Any) -> GenerationConfig:
         """A copy with `changes` applied (validated; unknown names get a did-you-mean)."""
-        names = self.field_names()
-        for key in changes:
-            if key not in names:
-                close = difflib.get_close_matches(key, names, n=1)
-                hint = (f"; did you mean '{close[0]}'?" if close
-                        else f"; allowed: {', '.join(names)}")
-                raise GenerateConfigError(f"'{key}' is not a generation setting" + hint)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,8 +181,13 @@ class GenerationConfig:
         path = directory / "config.yaml"
         if path.is_file():
             import yaml
+            from mf_models.safe_yaml import safe_load
 
-            data = yaml.safe_load(path.read_text()) or {}
+            try:
+                data = safe_load(path.read_text(encoding="utf-8"), str(path)) or {}
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+                first = str(exc).partition("\n")[0]
+                raise GenerateConfigError(f"cannot read {path}: {first}") from None
             model = data.get("model", data) if isinstance(data, dict) else {}
             if isinstance(model, dict) and isinstance(model.get("model_config"), dict):
                 model = model["model_config"]

@@ -11,8 +11,10 @@ from mf_models.configs import BloomConfig, GPT2Config, LlamaConfig, ModelConfig
 from mf_models.dims import model_dims
 from mf_models.errors import (
     CheckpointMismatchError,
+    CorruptWeightsError,
     ModelConfigError,
     ModelError,
+    NonFiniteWeightsError,
     UnknownModelError,
     UnsafeFileError,
     WeightsNotFoundError,
@@ -51,5 +53,6 @@ __all__ = [
     "ModelConfig", "GPT2Config", "LlamaConfig", "BloomConfig", "model_dims", "FAMILIES",
     "load_config", "preset_config", "preset_names", "mf_home", "ModelError", "ModelConfigError",
     "UnknownModelError", "WeightsNotFoundError", "CheckpointMismatchError", "UnsafeFileError",
+    "CorruptWeightsError", "NonFiniteWeightsError",
     *_LAZY,
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mf_models.configs.base import ModelConfig
-from mf_models.errors import ModelConfigError, WeightsNotFoundError
+from mf_models.errors import ModelConfigError
 from mf_models.registry import family_of_config, family_of_preset, load_config, mf_home
 
 
@@ -60,14 +60,11 @@ def load_pretrained(name_or_path: str | os.PathLike, model_class: type | None = 
                     strict: bool = True, **overrides: Any):
     """Build the model and load its weights, from our format or a Hugging Face directory."""
     from mf_models.weights import hf
-    from mf_models.weights.io import assign_weights, read_directory, weight_files
+    from mf_models.weights.io import assign_weights, no_weights, read_directory, weight_files
 
     directory = weights_directory(name_or_path)
     if not directory.is_dir() or not weight_files(directory):
-        raise WeightsNotFoundError(
-            f"no weights for '{name_or_path}': looked for model.safetensors (or its index, or "
-            f"model.ckpt, or a Hugging Face config.json + *.safetensors) in {directory}; "
-            f"build with random weights by from_config('{name_or_path}')")
+        raise no_weights(directory, f"build with random weights by from_config('{name_or_path}')")
     config_source = directory if _has_config(directory) else str(name_or_path)
     if hf.is_hf_directory(directory):
         config, weights = hf.import_directory(directory)
@@ -92,16 +89,13 @@ def load_pretrained(name_or_path: str | os.PathLike, model_class: type | None = 
 def read_checkpoint(source: str | os.PathLike, config: ModelConfig) -> dict:
     """MindFormers-named weights from a preset, a directory (ours or HF) or one weight file."""
     from mf_models.weights import hf
-    from mf_models.weights.io import read_directory, read_weight_file, weight_files
+    from mf_models.weights.io import read_directory, read_weight_file, refuse_pickle
 
     path = Path(source).expanduser()
+    refuse_pickle(path)
     if path.is_file():
         return read_weight_file(path)
     directory = weights_directory(source)
-    if not directory.is_dir() or not weight_files(directory):
-        raise WeightsNotFoundError(
-            f"checkpoint_name_or_path '{source}': no weights in {directory} (looked for "
-            f"model.safetensors, its index, model.ckpt, *.safetensors)")
     if hf.is_hf_directory(directory):
         table = family_of_config(config).mapping().table_for(config)
         return hf.hf_to_mf(table, read_directory(directory), config)

@@ -34,4 +34,12 @@ class CheckpointMismatchError(ModelConfigError):
 
 
 class UnsafeFileError(ModelConfigError):
-    """A pickle-based file (*.bin, *.pt, *.pkl, *.pth) that we refuse to load."""
+    """A pickle-based file (*.bin, *.pt, *.pth, *.pkl, *.pickle) that we refuse to load."""
+
+
+class CorruptWeightsError(ModelConfigError):
+    """A weight file that is truncated or corrupt (the file is named)."""
+
+
+class NonFiniteWeightsError(ModelConfigError):
+    """Weights holding NaN or inf (the tensor is named)."""

@@ -1,7 +1,9 @@
 """Where `CausalLM.generate` finds its implementation (no MindSpore here).
 
-Layers point down: mf_models may not import mf_generate, so mf_generate registers its
-`generate` when it is imported, and `model.generate(...)` calls whatever is registered.
+Layers point down: mf_models may not import mf_generate. mf-generate declares its `generate`
+as an entry point (group `mf_models.generate` in libs/mf-generate/pyproject.toml), and the first
+`model.generate(...)` looks it up in the installed packages' metadata: so it works whenever
+mf-generate is installed, whatever was imported first.
 """
 
 from __future__ import annotations
@@ -11,17 +13,20 @@ from typing import Any
 
 from mf_models.errors import ModelError
 
+ENTRY_POINT_GROUP = "mf_models.generate"
+
 _generate: Callable[..., Any] | None = None
 
 
-def register_generate(fn: Callable[..., Any]) -> None:
-    """Install `fn(model, input_ids, generation_config, streamer, **overrides)`."""
-    global _generate
-    _generate = fn
-
-
 def registered_generate() -> Callable[..., Any]:
+    """`fn(model, input_ids, generation_config, streamer, **overrides)` from mf-generate."""
+    global _generate
     if _generate is None:
-        raise ModelError("model.generate() is provided by mf-generate: run `import mf_generate` "
-                         "first (or call mf_generate.generate(model, ...))")
+        from importlib.metadata import entry_points
+
+        found = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+        if not found:
+            raise ModelError("model.generate() is provided by mf-generate, which is not "
+                             "installed: pip install mf-generate")
+        _generate = found[0].load()
     return _generate

@@ -176,10 +176,13 @@ def _read_json(path: Path) -> ModelConfig:
 def _read_yaml(path: Path) -> ModelConfig:
     import yaml
 
+    from mf_models.safe_yaml import safe_load
+
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ModelConfigError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+        data = safe_load(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).partition("\n")[0]
+        raise ModelConfigError(f"cannot read {path}: {first}") from None
     if not isinstance(data, dict):
         raise ModelConfigError(f"{path} does not hold a YAML mapping")
     # A run yaml or a model yaml: `model: {model_config: {...}}`.

@@ -8,6 +8,10 @@ A config is checked in three steps, each one separately callable:
 3. ``check_model(dims)``: checks that the model's heads, hidden size, FFN, vocabulary, layers and
    sequence split evenly over the degrees.
 
+Every count has an upper bound (`LIMITS`), checked before anything is computed from it, so a
+slip of the keyboard (`--world-size 1000000000000`) is one line in microseconds, not minutes
+of allocation.
+
 Nothing here imports MindSpore.
 """
 
@@ -26,6 +30,31 @@ from mf_parallel.errors import ParallelConfigError
 DEGREE_AXES = {"data_parallel": "dp", "model_parallel": "mp", "pipeline_stage": "pp"}
 
 
+# Upper bounds on every count: each far above anything trained to date, so only a mistake
+# meets one, and every figure derived from them (groups, bytes) stays cheap to compute.
+MAX_DEVICES = 1 << 20  # 1,048,576: ~10x the largest reported training clusters (~100k chips)
+LIMITS = {
+    "world_size": MAX_DEVICES,
+    "data_parallel": MAX_DEVICES,
+    "model_parallel": MAX_DEVICES,
+    "pipeline_stage": MAX_DEVICES,
+    "expert_parallel": MAX_DEVICES,
+    "micro_batch_num": 1 << 20,
+    "micro_batch_interleave_num": 1 << 10,
+    "gradient_aggregation_group": 1 << 20,
+    "batch_size": 1 << 20,
+    "num_layers": 1 << 14,  # 16,384: today's deepest LLMs have ~100-200 layers
+    "num_heads": 1 << 16,  # 65,536: the widest have ~128 heads
+    "n_kv_heads": 1 << 16,
+    "hidden_size": 1 << 20,  # 1,048,576: the widest have ~20,000-50,000
+    "ffn_hidden_size": 1 << 22,
+    "vocab_size": 1 << 24,  # 16.8M: the largest vocabularies have ~250,000 entries
+    # 1.07G tokens: the longest contexts are ~10M; higher than the rest, so that a long but
+    # plausible request (seq_length 1e8) meets the memory estimate's refusal, with its numbers
+    "seq_length": 1 << 30,
+}
+
+
 def _is_int(value: Any) -> bool:
     # bool is an int subclass; `data_parallel=True` is a typo, not a degree of 1.
     return isinstance(value, int) and not isinstance(value, bool)
@@ -38,6 +67,15 @@ def _require_positive_int(name: str, value: Any, hint: str = "") -> None:
         )
     if value < 1:
         raise ParallelConfigError(f"{name}({value}) must be >= 1{hint}")
+    check_limit(name, value)
+
+
+def check_limit(name: str, value: int) -> None:
+    """Refuse a count above `LIMITS[name]` (names without a limit pass)."""
+    limit = LIMITS.get(name)
+    if limit is not None and value > limit:
+        raise ParallelConfigError(f"{name}({value}) is more than mf plans for: at most "
+                                  f"{limit:,} (a typo?)")
 
 
 def _require_bool(name: str, value: Any) -> None:
@@ -126,6 +164,10 @@ class ParallelConfig:
 
     def _check_degrees_together(self) -> None:
         """The checks that need every degree known (so they run after -1 is inferred)."""
+        devices = self.data_parallel * self.model_parallel * self.pipeline_stage
+        if devices > MAX_DEVICES:
+            raise ParallelConfigError(f"{self._product_text()} = {devices:,} devices is more "
+                                      f"than mf plans for: at most {MAX_DEVICES:,} (a typo?)")
         # MindSpore's pipeline needs every stage busy with its own micro-batch once the pipe
         # is full ("micro_batch_num must be >= pipeline_stage", TransformerOpParallelConfig).
         if self.pipeline_stage > 1 and self.micro_batch_num < self.pipeline_stage:

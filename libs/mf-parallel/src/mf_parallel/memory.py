@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mf_parallel.config import ModelDims, ParallelConfig
+from mf_parallel.config import ModelDims, ParallelConfig, check_limit
 from mf_parallel.errors import ParallelConfigError
 from mf_parallel.layout import Layout, optimizer_layout
 from mf_parallel.pipeline import (
@@ -150,6 +150,7 @@ def estimate_memory(
     for name, value in (("batch_size", batch_size), ("seq_length", seq_length)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ParallelConfigError(f"{name}({value!r}) must be an integer >= 1")
+        check_limit(name, value)
     if config.use_seq_parallel and seq_length % config.model_parallel:
         raise ParallelConfigError(
             f"seq_length({seq_length}) is not divisible by model_parallel"

@@ -12,13 +12,14 @@ block of ranks, as MindSpore numbers stages (stage = rank // (device_num / pipel
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from mf_parallel.config import ParallelConfig
+import numpy as np
+
+from mf_parallel.config import MAX_DEVICES, ParallelConfig
 from mf_parallel.errors import ParallelConfigError
 
 # The order of the axes in the mesh of a ParallelConfig, slowest first.
@@ -57,6 +58,11 @@ class Mesh:
                 )
             if not isinstance(size, int) or isinstance(size, bool) or size < 1:
                 raise ParallelConfigError(f"mesh axis {name}({size!r}) must be an integer >= 1")
+        if math.prod(self.axis_sizes) > MAX_DEVICES:
+            sizes = " * ".join(f"{n}({s})" for n, s in zip(self.axis_names, self.axis_sizes,
+                                                          strict=True))
+            raise ParallelConfigError(f"a mesh of {sizes} = {math.prod(self.axis_sizes):,} ranks "
+                                      f"is more than mf plans for: at most {MAX_DEVICES:,}")
 
     @classmethod
     def from_config(cls, config: ParallelConfig) -> Mesh:
@@ -139,19 +145,23 @@ class Mesh:
         Groups are ordered by their lowest rank, and each group's ranks ascend. An axis of
         size 1 gives groups of one rank.
         """
+        return self.group_array(axes).tolist()
+
+    def group_array(self, axes: str | Iterable[str]) -> np.ndarray:
+        """`groups(axes)` as an int64 array (groups, group size): cheap for a million ranks.
+
+        The rank grid with the fixed axes moved first and the group's axes last, one row per
+        group: rows come in row-major order of the fixed coordinates (ascending lowest rank),
+        and ranks within a row ascend, as the rank grows with every coordinate.
+        """
         axes = (axes,) if isinstance(axes, str) else tuple(axes)
         for axis in axes:
             self._check_axis(axis)
-        fixed = [name for name in self.axis_names if name not in axes]
-        groups = []
-        for fixed_values in itertools.product(*(range(self.shape[n]) for n in fixed)):
-            base = dict(zip(fixed, fixed_values, strict=True))
-            members = [
-                self.rank({**base, **dict(zip(axes, moving, strict=True))})
-                for moving in itertools.product(*(range(self.shape[a]) for a in axes))
-            ]
-            groups.append(sorted(members))
-        return sorted(groups)
+        moving = [i for i, name in enumerate(self.axis_names) if name in axes]
+        fixed = [i for i, name in enumerate(self.axis_names) if name not in axes]
+        grid = np.arange(self.size, dtype=np.int64).reshape(self.axis_sizes)
+        group_size = math.prod(self.axis_sizes[i] for i in moving)
+        return grid.transpose(fixed + moving).reshape(-1, group_size)
 
     def group_of(self, rank: int, axes: str | Iterable[str]) -> list[int]:
         """The group along `axes` that holds `rank`."""

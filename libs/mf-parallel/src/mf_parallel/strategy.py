@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mf_parallel.atomic import atomic_write_text
 from mf_parallel.config import ParallelConfig
 from mf_parallel.errors import (
     LayoutError,
@@ -230,29 +230,7 @@ def write_strategy(strategy: Strategy, path: str | os.PathLike) -> Path:
     text = json.dumps(strategy.to_dict(), indent=1) + "\n"
     Strategy.from_dict(json.loads(text), str(path))  # never write what we could not read back
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - some platforms cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return atomic_write_text(path, text)
 
 
 def read_strategy(path: str | os.PathLike) -> Strategy:

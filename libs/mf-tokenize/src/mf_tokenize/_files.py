@@ -1,28 +1,39 @@
 """Reading and writing tokenizer files: one-line errors on bad files, atomic writes.
 
-Every write goes to a temporary name in the target directory, is fsynced, then renamed, so an
-error or a kill leaves either the old file or the new one, never half of one.
+Every write goes to a temporary name in the target directory, is fsynced, then renamed (and
+the directory fsynced), so an error or a kill leaves either the old file or the new one, never
+half of one; files get the user's usual mode (0666 less the umask). mf-tokenize stands alone,
+so this is its own copy of the recipe; the libraries above share `mf_parallel.atomic`, with the
+same semantics, and the same pickle suffixes as `mf_models.weights.io`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 from mf_tokenize.errors import CorruptVocabError, TokenizerConfigError, VocabFileNotFoundError
 
 # Pickle-based files can run code when loaded; tokenizer files never need them.
-REFUSED_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
+TEMP_MARK = ".tmp-"
 
 
 def check_not_pickle(path: Path) -> None:
-    if path.suffix.lower() in REFUSED_SUFFIXES:
+    """mf-tokenize's pickle guard; a model checkpoint is not a tokenizer file either."""
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
         raise TokenizerConfigError(
-            f"refusing to load {path}: {path.suffix} files may hold pickled code; "
+            f"refusing to load {path}: a pickle file ({path.suffix}) can run code when loaded; "
             "tokenizers load only .json, .txt and .model files"
+        )
+    if suffix == ".ckpt":
+        raise TokenizerConfigError(
+            f"{path} is a model checkpoint, not a tokenizer file; tokenizers load only .json, "
+            ".txt and .model files"
         )
 
 
@@ -75,16 +86,18 @@ class AtomicDirectoryWriter:
 
     def write_bytes(self, name: str, data: bytes) -> Path:
         target = self.directory / name
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.directory)
+        tmp = self.directory / f".{name}{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
+            # os.open applies the umask, as open() does (mkstemp would make the file 0600).
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
-        self._staged.append((Path(tmp), target))
+        self._staged.append((tmp, target))
         return target
 
     def write_text(self, name: str, text: str) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,10 @@ from typing import Any
 import numpy as np
 
 from mf_tokenize.errors import TokenizerConfigError, TokenizerInputError
+
+# A lone UTF-16 surrogate is not a character: it is how Python carries undecodable bytes
+# (surrogateescape, e.g. in sys.argv), and sentencepiece fails on it with a C++ cast error.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 SPECIAL_TOKEN_ROLES = (
     "bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token",
@@ -69,6 +74,13 @@ def check_text(value: Any, where: str) -> str:
         raise TokenizerInputError(
             f"{where} must be a str, got {type(value).__name__} {shown}"
         )
+    if not value.isascii():
+        bad = _SURROGATE.search(value)
+        if bad is not None:
+            raise TokenizerInputError(
+                f"{where} holds a lone surrogate {bad.group()!r} at character {bad.start()}, "
+                "not text (undecodable bytes?); decode the input as UTF-8 first"
+            )
     return value
 
 

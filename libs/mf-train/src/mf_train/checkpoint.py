@@ -12,7 +12,9 @@
 Each checkpoint appears in one rename (`atomic.atomic_directory`), so a kill at any instant
 leaves the previous checkpoint complete and loadable; `save_total_limit` keeps the newest N.
 A resume checks the config fingerprint and the model signature and names the first
-difference. No pickle is ever loaded. Pure numpy here: the Trainer converts MindSpore tensors.
+difference. Files are read by mf-models' one weights reader (`mf_models.weights.io`: no pickle,
+one-line errors for a missing, truncated or non-finite file). Pure numpy here: the Trainer
+converts MindSpore tensors.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ WEIGHTS_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "trainer_state.json"
 FORMAT_VERSION = 1
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
 _STEP_DIR = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
 
 
@@ -59,9 +60,11 @@ class TrainerState:
         return json.dumps(asdict(self), indent=2, sort_keys=True, default=_jsonable) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, source: str) -> TrainerState:
+    def from_json(cls, text: str | bytes, source: str) -> TrainerState:
         try:
             data = json.loads(text)
+        except UnicodeDecodeError:
+            raise CheckpointMismatchError(f"{source}: not UTF-8 text (corrupt?)") from None
         except json.JSONDecodeError as exc:
             raise CheckpointMismatchError(f"{source}: not valid JSON ({exc.msg} at line "
                                           f"{exc.lineno})") from None
@@ -135,7 +138,7 @@ def save_checkpoint(directory: str | Path, weights: Mapping[str, np.ndarray],
     `model_files(folder)`, if given, writes more files into the checkpoint before it appears
     (the model config and tokenizer: see `Trainer`).
     """
-    from safetensors.numpy import save_file
+    from mf_models.weights.io import save_safetensors_file
 
     final = checkpoint_dir(directory, state.step)
     if final.exists() and not (final / STATE_FILE).is_file():
@@ -146,18 +149,14 @@ def save_checkpoint(directory: str | Path, weights: Mapping[str, np.ndarray],
         state.model_signature = model_signature(weights)
     state.saved_at = time.time()
     with atomic_directory(final) as tmp:
-        save_file(_contiguous(weights), str(tmp / WEIGHTS_FILE), metadata={"format": "np"})
-        save_file(_contiguous(optimizer), str(tmp / OPTIMIZER_FILE), metadata={"format": "np"})
+        save_safetensors_file(weights, tmp / WEIGHTS_FILE)
+        save_safetensors_file(optimizer, tmp / OPTIMIZER_FILE)
         (tmp / STATE_FILE).write_text(state.to_json(), encoding="utf-8")
         if model_files is not None:
             model_files(tmp)
     if save_total_limit is not None:
         rotate_checkpoints(directory, save_total_limit)
     return final
-
-
-def _contiguous(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {name: np.ascontiguousarray(a) for name, a in arrays.items()}
 
 
 def list_checkpoints(directory: str | Path) -> list[Path]:
@@ -192,11 +191,10 @@ def rotate_checkpoints(directory: str | Path, save_total_limit: int) -> list[Pat
 
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint directory, or the newest one under a checkpoints/ or job directory."""
+    from mf_models.weights.io import refuse_pickle
+
     path = Path(path)
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise TrainConfigError(
-            f"{path}: refusing to load a pickle-based checkpoint ({path.suffix}); mf reads "
-            "safetensors (convert it with a trusted tool first)")
+    refuse_pickle(path)
     if not path.exists():
         raise CheckpointNotFoundError(f"checkpoint {path} does not exist")
     if (path / STATE_FILE).is_file():
@@ -213,25 +211,16 @@ def read_trainer_state(path: str | Path) -> tuple[Path, TrainerState]:
     """The checkpoint folder `path` names (or the newest under it) and its trainer state,
     without reading any tensor (what a plan checks before anything is built)."""
     ckpt = resolve_checkpoint(path)
-    return ckpt, TrainerState.from_json((ckpt / STATE_FILE).read_text(encoding="utf-8"),
-                                        str(ckpt / STATE_FILE))
+    return ckpt, TrainerState.from_json((ckpt / STATE_FILE).read_bytes(), str(ckpt / STATE_FILE))
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read a checkpoint directory (or the newest one under `path`)."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    from mf_models.weights.io import read_weight_file
 
     ckpt, state = read_trainer_state(path)
-    try:
-        weights = load_file(str(ckpt / WEIGHTS_FILE))
-        optimizer = load_file(str(ckpt / OPTIMIZER_FILE))
-    except FileNotFoundError as exc:
-        raise CheckpointNotFoundError(f"{ckpt}: missing {Path(exc.filename or '').name or exc}"
-                                      ) from None
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointMismatchError(f"{ckpt}: unreadable safetensors file ({exc})") from None
-    return Checkpoint(path=ckpt, weights=weights, optimizer=optimizer, state=state)
+    return Checkpoint(path=ckpt, weights=read_weight_file(ckpt / WEIGHTS_FILE),
+                      optimizer=read_weight_file(ckpt / OPTIMIZER_FILE), state=state)
 
 
 def check_resume(state: TrainerState, *, trajectory: Mapping[str, Any] | None = None,

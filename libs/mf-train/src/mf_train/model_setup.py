@@ -100,21 +100,20 @@ def is_training_checkpoint(path: Path) -> bool:
 
 def read_start_weights(source: str | Path, model: Any) -> dict[str, Any]:
     """Weights named by `load_checkpoint`: an mf-train checkpoint or job directory, a weight
-    file (.safetensors, .ckpt), a model directory (ours or Hugging Face's) or a preset name."""
-    from mf_train.checkpoint import PICKLE_SUFFIXES, resolve_checkpoint
+    file (.safetensors, .ckpt), a model directory (ours or Hugging Face's) or a preset name.
+
+    Every file is read by mf-models' one weights reader (`mf_models.weights.io`): the same
+    one-line errors for a missing, pickled, truncated or non-finite file on every path.
+    """
+    from mf_models.auto import read_checkpoint
+    from mf_models.weights.io import read_weight_file, refuse_pickle
+
+    from mf_train.checkpoint import WEIGHTS_FILE, resolve_checkpoint
 
     path = Path(source).expanduser()
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise TrainConfigError(f"{path}: refusing to load a pickle-based checkpoint "
-                               f"({path.suffix}); mf reads safetensors and MindSpore .ckpt")
+    refuse_pickle(path)
     if path.is_dir() and is_training_checkpoint(path):
-        from safetensors.numpy import load_file
-
-        from mf_train.checkpoint import WEIGHTS_FILE
-
-        return load_file(str(resolve_checkpoint(path) / WEIGHTS_FILE))
-    from mf_models.auto import read_checkpoint
-
+        return read_weight_file(resolve_checkpoint(path) / WEIGHTS_FILE)
     return read_checkpoint(source, model.config)
 
 
@@ -129,10 +128,10 @@ def load_start_weights(model: Any, source: str | Path) -> None:
     weights = read_start_weights(source, model)
     try:
         assign_weights(model, weights, strict=True, source=str(source))
-    except ModelsMismatch as exc:
-        raise CheckpointMismatchError(f"load_checkpoint {source}: {exc}") from None
+    except ModelsMismatch as exc:  # names the tensor, `source` and both shapes already
+        raise CheckpointMismatchError(str(exc)) from None
     except ModelConfigError as exc:
-        raise TrainConfigError(f"load_checkpoint {source}: {exc}") from None
+        raise TrainConfigError(str(exc)) from None
 
 
 def transformer_blocks(model: Any) -> list[Any]:

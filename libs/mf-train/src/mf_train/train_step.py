@@ -21,22 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import mindspore as ms
 import numpy as np
+from mf_models.models.base import token_nll  # the one loss, shared with CausalLM.loss
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 from mindspore import dtype as mstype
 
+__all__ = ["CLIP_EPS", "EvalStep", "StepOutput", "TrainStep", "global_norm", "token_nll"]
+
 CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_'s epsilon, so clipping matches the reference
-
-
-def token_nll(logits, targets):
-    """Per-token negative log-likelihood (B, T) of targets (B, T) under logits (B, T, V)."""
-    b, t, v = logits.shape
-    log_probs = ops.log_softmax(ops.cast(logits, mstype.float32).reshape(b * t, v), -1)
-    picked = ops.gather_elements(log_probs, 1, targets.reshape(b * t, 1))  # (B*T, 1)
-    return -picked.reshape(b, t)
 
 
 def global_norm(grads):
@@ -174,8 +168,3 @@ def _pad_rows(tokens: np.ndarray, batch_size: int) -> np.ndarray:
     if len(tokens) < batch_size:
         tokens = np.concatenate([tokens, np.repeat(tokens[-1:], batch_size - len(tokens), 0)])
     return tokens
-
-
-def logits_of(model: Any, tokens: np.ndarray) -> np.ndarray:
-    """Logits (B, T, V) of a model for plain numpy ids (PyNative; for metrics, not hot paths)."""
-    return model(Tensor(np.asarray(tokens, np.int32))).asnumpy()

@@ -124,10 +124,6 @@ class TrainingArguments:
         return (self.train_batch_size * self.data_parallel * self.micro_batch_num
                 * self.gradient_accumulation_steps)
 
-    @property
-    def effective_data_seed(self) -> int:
-        return self.seed if self.data_seed is None else self.data_seed
-
     def to_run_yaml_overrides(self) -> dict[str, Any]:
         """The run-YAML keys these arguments set, as dotted paths (see `RUN_YAML_KEYS`)."""
         out: dict[str, Any] = {}

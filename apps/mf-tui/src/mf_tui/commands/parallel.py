@@ -20,6 +20,8 @@ DIM_OPTIONS = {
 }
 # Groups listed in full up to this many per axis; beyond it the table shows the first ones.
 MAX_GROUPS_SHOWN = 4
+# Ranks of one group listed in full up to this many; beyond it the first ones and the last.
+MAX_RANKS_SHOWN = 8
 
 
 class ParallelUsageError(ValueError):
@@ -75,11 +77,20 @@ def _unit(num_bytes: int) -> tuple[str, int]:
     return "B", 1
 
 
-def _groups_text(groups: list[list[int]]) -> str:
-    shown = ", ".join(str(g) for g in groups[:MAX_GROUPS_SHOWN])
+def _groups_text(groups) -> str:
+    """The first groups of a (groups, size) array, and how many more (not a list of all)."""
+    shown = ", ".join(_ranks_text(group) for group in groups[:MAX_GROUPS_SHOWN])
     if len(groups) > MAX_GROUPS_SHOWN:
         shown += f", ... ({len(groups) - MAX_GROUPS_SHOWN} more)"
     return shown
+
+
+def _ranks_text(ranks) -> str:
+    """One group (a row of ranks) as `[0, 1, 2]`, or `[0, 1, 2, 3, 4, 5, ..., 1023]`."""
+    if len(ranks) <= MAX_RANKS_SHOWN:
+        return str(ranks.tolist())
+    head = ", ".join(str(r) for r in ranks[:MAX_RANKS_SHOWN - 2].tolist())
+    return f"[{head}, ..., {int(ranks[-1])}]"
 
 
 def _fewest_micro_batches(dp: int, mp: int, pp: int, world_size: int | None) -> int:
@@ -121,10 +132,9 @@ def check(
 ) -> None:
     """Validate a layout against a world size and a model; show its groups and memory."""
     from mf_parallel import Mesh, ParallelConfig, estimate_memory
-    from mf_parallel.pipeline import assign_stages, bubble_fraction, stage_layer_counts
-    from rich.console import Console
-    from rich.table import Table
+    from mf_parallel.config import check_limit
 
+    check_limit("batch_size", batch_size)  # every count is bounded before anything is built
     dims = _model_dims(model, {
         "num_layers": num_layers, "hidden_size": hidden_size, "num_heads": num_heads,
         "n_kv_heads": n_kv_heads, "ffn_hidden_size": ffn_hidden_size, "vocab_size": vocab_size,
@@ -148,11 +158,16 @@ def check(
                 f"{unknown[0]} is -1 (inferred): give --world-size to infer it from")
         world_size = config.device_num
     config = config.validate(world_size, dims)
+    global_batch = config.global_batch_text(batch_size)
+
+    from mf_parallel.pipeline import assign_stages, bubble_fraction, stage_layer_counts
+    from rich.console import Console
+    from rich.table import Table
 
     console = Console()
     console.print(f"[bold green]OK[/]: {config.describe()}"
                   + (f" for {model}" if model else ""))
-    console.print(f"global batch: {config.global_batch_text(batch_size)}")
+    console.print(f"global batch: {global_batch}")
     pp = config.pipeline_stage
     if pp > 1:
         console.print(
@@ -169,7 +184,7 @@ def check(
     groups.add_column("groups", justify="right")
     groups.add_column("ranks")
     for axis in ("dp", "mp", "pp"):
-        axis_groups = mesh.groups(axis)
+        axis_groups = mesh.group_array(axis)
         groups.add_row(axis, str(mesh.axis_size(axis)), str(len(axis_groups)),
                        _groups_text(axis_groups))
     console.print(groups)

@@ -280,3 +280,5 @@ def prepare(
     dataset = prepare_mindrecord(src, out, tok, seq_length, kind=kind, text_key=text_key,
                                  suffixes=tuple(suffixes or [".txt"]))
     typer.echo(f"wrote {len(dataset)} samples of {dataset.sample_length} tokens to {out}")
+    for note in dataset.notes:  # e.g. files skipped as not UTF-8: how many, the first, why
+        typer.echo(f"note: {note}")

@@ -11,7 +11,6 @@ import dataclasses
 import difflib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -177,26 +176,12 @@ class ModelConfig:
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write `config.json` and `config.yaml` (MindFormers' `model: model_config:` shape)."""
         import yaml
+        from mf_parallel.atomic import atomic_write_text  # numpy comes with it: load on use
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         data = self.to_dict()
-        write_atomic(directory / CONFIG_JSON, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(directory / CONFIG_JSON,
+                          json.dumps(data, indent=2, sort_keys=True) + "\n")
         yaml_text = yaml.safe_dump({"model": {"model_config": data}}, sort_keys=False)
-        write_atomic(directory / CONFIG_YAML, yaml_text)
-
-
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Write to a temp file in the same folder, fsync, rename: never a half-written file."""
-    path = Path(path)
-    data = text.encode() if isinstance(text, str) else text
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write_text(directory / CONFIG_YAML, yaml_text)

@@ -22,10 +22,22 @@ from mindspore import dtype as mstype
 
 from mf_models.configs.base import ModelConfig
 from mf_models.errors import ModelConfigError
-from mf_models.generate_seam import register_generate, registered_generate
+from mf_models.generate_seam import registered_generate
 from mf_models.modules.kv_cache import KVCache
 
-__all__ = ["CausalLM", "StepFunction", "register_generate"]
+__all__ = ["CausalLM", "StepFunction", "token_nll"]
+
+
+def token_nll(logits, targets):
+    """Per-token negative log-likelihood (B, T) of int32 targets (B, T) under logits (B, T, V).
+
+    The one training loss of mf: `CausalLM.loss` and mf-train's compiled train and eval steps
+    both reduce it.
+    """
+    b, t, v = logits.shape
+    log_probs = ops.log_softmax(ops.cast(logits, mstype.float32).reshape(b * t, v), -1)
+    picked = ops.gather_elements(log_probs, 1, targets.reshape(b * t, 1))  # (B*T, 1)
+    return -picked.reshape(b, t)
 
 
 class CausalLM(nn.Cell):
@@ -109,15 +121,12 @@ class CausalLM(nn.Cell):
 
     def loss(self, logits, labels):
         """Mean cross-entropy of logits[:, :-1] against labels[:, 1:], ignoring ignore_index."""
-        vocab = logits.shape[-1]
-        shifted = logits[:, :-1, :].reshape(-1, vocab)  # (B*(T-1), V)
-        targets = labels[:, 1:].reshape(-1)  # (B*(T-1),)
+        targets = labels[:, 1:]  # (B, T-1)
         valid = targets != self.ignore_index
-        safe = ops.where(valid, targets, ops.zeros_like(targets))
-        log_probs = ops.log_softmax(ops.cast(shifted, mstype.float32), -1)
-        picked = ops.gather_elements(log_probs, 1, safe.reshape(-1, 1).astype(mstype.int32))
+        safe = ops.where(valid, targets, ops.zeros_like(targets)).astype(mstype.int32)
         weights = ops.cast(valid, mstype.float32)
-        return -(picked.reshape(-1) * weights).sum() / ops.maximum(weights.sum(), 1.0)
+        nll = token_nll(logits[:, :-1, :], safe)  # (B, T-1)
+        return (nll * weights).sum() / ops.maximum(weights.sum(), 1.0)
 
     # ---- step API -----------------------------------------------------------------------------
     def new_cache(self, batch_size: int, max_length: int | None = None,
@@ -157,7 +166,7 @@ class CausalLM(nn.Cell):
                 f"position {top} is beyond the model's seq_length({self.config.max_positions}); "
                 f"prompt plus new tokens must fit in {self.config.max_positions}")
 
-    # ---- generation: the loop lives in mf_generate, which registers it on import ------------
+    # ---- generation: the loop lives in mf_generate, found through its entry point -----------
     def generate(self, input_ids, generation_config=None, streamer=None, **overrides):
         """Token ids (B, prompt + new) from a prompt; see `mf_generate.generate`."""
         return registered_generate()(self, input_ids, generation_config=generation_config,

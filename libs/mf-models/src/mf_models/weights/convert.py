@@ -1,14 +1,15 @@
 """`convert(src, dst)`: a Hugging Face directory to our format, or ours to Hugging Face's.
 
-The output appears whole or not at all: it is written to a temp folder beside `dst` and renamed.
+The output appears whole or not at all: it is written to a temp folder beside `dst` and renamed
+(`mf_parallel.atomic.atomic_directory`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from mf_parallel.atomic import atomic_directory
 
 from mf_models.errors import ModelConfigError
 
@@ -34,17 +35,9 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str | None = Non
     if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
         raise ModelConfigError(f"{dst} already exists and is not empty; choose a new directory")
     model = load_pretrained(src)  # checks every name and shape on the way in
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp"))
-    try:
+    with atomic_directory(dst) as tmp:  # replaces dst only when it is an empty directory
         if to == "mf":
             model.save_pretrained(tmp, fmt=fmt)
         else:
             hf.export_directory(model.config, model.state_dict(), tmp)
-        if dst.exists():
-            dst.rmdir()
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return to, dst

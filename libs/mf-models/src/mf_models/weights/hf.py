@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from mf_parallel.atomic import atomic_write_text
 
-from mf_models.configs.base import CONFIG_JSON, ModelConfig, write_atomic
+from mf_models.configs.base import CONFIG_JSON, ModelConfig
 from mf_models.errors import CheckpointMismatchError, ModelConfigError
 from mf_models.weights.io import SAFETENSORS, read_directory, write_safetensors
 
@@ -139,5 +140,5 @@ def export_directory(config: ModelConfig, weights: dict[str, np.ndarray], direct
     hf = mf_to_hf(table, weights, config)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    write_atomic(directory / CONFIG_JSON, json.dumps(config.to_hf_dict(), indent=2) + "\n")
+    atomic_write_text(directory / CONFIG_JSON, json.dumps(config.to_hf_dict(), indent=2) + "\n")
     return write_safetensors(hf, directory / SAFETENSORS, metadata={"format": "pt"})

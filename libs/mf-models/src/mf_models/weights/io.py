@@ -1,23 +1,40 @@
 """Reading and writing weight files, and checking them against a model.
 
-No pickle is ever loaded: `*.bin`, `*.pt`, `*.pth`, `*.pkl` are refused with a message.
-Every write goes to a temp name, is fsynced and renamed, so an error leaves nothing half-written.
+`read_weights` is the one reader of weights in mf: `from_pretrained`, the Hugging Face import,
+`mf model convert`, and mf-train's start weights, `--checkpoint`, LoRA weights and resume all
+come through `read_weight_file` here, so a bad file gets the same one-line error (exit code 2)
+on every path:
+
+* missing: the file, or what was looked for in a directory;
+* pickle (`*.bin`, `*.pt`, `*.pth`, `*.pkl`, `*.pickle`): refused, never loaded, also when it
+  is all a directory holds;
+* truncated or corrupt: the file named, with the reader's reason;
+* NaN or inf in a floating tensor: refused, the tensor named (weights that can only give
+  NaN outputs are a broken save, not a model);
+* shapes that do not fit the model: `check_names_and_shapes`, the tensor and both shapes named.
+
+Every write goes through `mf_parallel.atomic` (temp name, fsync, rename), so an error leaves
+nothing half-written; an I/O failure (disk full) is raised as the OSError it is (exit code 1).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from mf_parallel.atomic import atomic_file
 
 from mf_models.errors import (
     CheckpointMismatchError,
+    CorruptWeightsError,
     ModelConfigError,
+    ModelError,
+    NonFiniteWeightsError,
     UnsafeFileError,
     WeightsNotFoundError,
 )
@@ -25,27 +42,46 @@ from mf_models.errors import (
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 CKPT = "model.ckpt"
+LOOKED_FOR = f"{SAFETENSORS}, {SAFETENSORS_INDEX}, *.safetensors, {CKPT}, *.ckpt"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
 # Training state MindFormers and MindSpore keep in a .ckpt beside the weights.
 OPTIMIZER_PREFIXES = ("adam_m.", "adam_v.", "moments.", "accu_grads.", "global_step",
                       "learning_rate", "scale_sense", "current_iterator_step",
                       "last_overflow_iterator_step", "epoch_num", "step_num", "loss_scale")
+# Elements checked per np.isfinite call: bounds the temporary mask to 16 MB for any tensor.
+FINITE_CHUNK = 1 << 24
+
+
+def is_pickle(path: Path) -> bool:
+    return Path(path).suffix.lower() in PICKLE_SUFFIXES
 
 
 def refuse_pickle(path: Path) -> None:
-    if path.suffix in PICKLE_SUFFIXES:
+    """The pickle guard of mf-models and everything above it (mf-tokenize keeps its own)."""
+    path = Path(path)
+    if is_pickle(path):
         raise UnsafeFileError(
-            f"{path} is a pickle file ({path.suffix}); pickle can run code and is never loaded: "
-            "convert it to safetensors with a trusted tool first")
+            f"refusing to load {path}: a pickle file ({path.suffix}) can run code when loaded; "
+            "mf reads .safetensors and MindSpore .ckpt (convert it with a trusted tool first)")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] or type(exc).__name__
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
     try:
         return dict(load_file(str(path)))
-    except Exception as exc:  # safetensors raises its own types for a bad header or file
-        raise ModelConfigError(f"cannot read {path}: {exc}") from None
+    except TypeError as exc:  # a dtype numpy lacks (bfloat16 before MindSpore is imported)
+        raise ModelConfigError(f"cannot read {path}: {_first_line(exc)} (numpy has no "
+                               "bfloat16: convert the file to float32 or float16 first)") from None
+    except (SafetensorError, ValueError) as exc:  # a bad header, data shorter than it says
+        raise CorruptWeightsError(f"{path} is truncated or corrupt: {_first_line(exc)}"
+                                  ) from None
 
 
 def read_ckpt(path: Path) -> dict[str, np.ndarray]:
@@ -56,21 +92,58 @@ def read_ckpt(path: Path) -> dict[str, np.ndarray]:
         params = ms.load_checkpoint(str(path))
     except Exception as exc:  # MindSpore raises RuntimeError/ValueError with a C++ stack
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelConfigError(f"cannot read {path} as a MindSpore checkpoint: {first}") from None
+        raise CorruptWeightsError(f"{path} is truncated or corrupt: MindSpore cannot read it as "
+                                  f"a checkpoint ({first[:300]})") from None
     return {name: p.asnumpy() for name, p in params.items()
             if not name.startswith(OPTIMIZER_PREFIXES)}
 
 
-def read_weight_file(path: Path) -> dict[str, np.ndarray]:
-    path = Path(path)
+def all_finite(array: np.ndarray) -> bool:
+    """True unless a floating array holds NaN or inf (checked in chunks: no n-byte mask).
+
+    bfloat16 counts as floating: numpy learns it from ml_dtypes once MindSpore is imported
+    (then safetensors reads bf16 files), as a kind "V" type that np.isfinite handles.
+    """
+    if array.dtype.kind not in "fc" and array.dtype.name != "bfloat16":
+        return True
+    flat = array.reshape(-1)
+    return all(np.isfinite(flat[start:start + FINITE_CHUNK]).all()
+               for start in range(0, flat.size, FINITE_CHUNK))
+
+
+def check_finite(weights: Mapping[str, np.ndarray], source: str | Path) -> None:
+    for name, array in weights.items():
+        if not all_finite(array):
+            bad = int(np.count_nonzero(~np.isfinite(array)))
+            raise NonFiniteWeightsError(
+                f"{source}: tensor {name} holds {bad} NaN or inf value(s) of {array.size}; "
+                "refusing weights that can only give NaN outputs (a broken save?)")
+
+
+def read_weight_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every tensor of one .safetensors or MindSpore .ckpt file, checked finite."""
+    path = Path(path).expanduser()
     refuse_pickle(path)
+    if path.is_dir():
+        raise ModelConfigError(f"{path} is a directory, not a weight file")
     if not path.is_file():
-        raise WeightsNotFoundError(f"weight file {path} does not exist")
+        raise WeightsNotFoundError(f"weight file {path} does not exist" + _pickles_beside(path))
     if path.suffix == ".safetensors":
-        return read_safetensors(path)
-    if path.suffix == ".ckpt":
-        return read_ckpt(path)
-    raise ModelConfigError(f"{path} is not a .safetensors or .ckpt file")
+        weights = read_safetensors(path)
+    elif path.suffix == ".ckpt":
+        weights = read_ckpt(path)
+    else:
+        raise ModelConfigError(f"{path} is not a weight file: mf reads .safetensors and "
+                               "MindSpore .ckpt")
+    check_finite(weights, path)
+    return weights
+
+
+def _pickles_beside(path: Path) -> str:
+    pickles = sorted(p.name for p in path.parent.glob("*") if is_pickle(p)) \
+        if path.parent.is_dir() else []
+    return (f" (beside it: {pickles[0]}, a pickle file, which mf never loads)" if pickles
+            else "")
 
 
 def weight_files(directory: Path) -> list[Path]:
@@ -82,10 +155,12 @@ def weight_files(directory: Path) -> list[Path]:
     index = directory / SAFETENSORS_INDEX
     if index.is_file():
         try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelConfigError(f"cannot read {index}: {exc}") from None
-        files = sorted({directory / name for name in weight_map.values()})
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            names = set(weight_map.values())
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CorruptWeightsError(f"{index} is truncated or corrupt: {_first_line(exc)}"
+                                      ) from None
+        files = sorted(directory / str(name) for name in names)
         for file in files:
             if not file.is_file():
                 raise WeightsNotFoundError(f"{index} lists {file.name}, which is missing")
@@ -100,48 +175,73 @@ def weight_files(directory: Path) -> list[Path]:
     found = sorted(directory.glob("*.ckpt"))
     if found:
         return found
-    pickles = sorted(p for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    pickles = sorted(p for p in directory.iterdir() if is_pickle(p))
     if pickles:
-        refuse_pickle(pickles[0])
+        raise UnsafeFileError(
+            f"no weights in {directory}: only {pickles[0].name}, a pickle file, which mf never "
+            f"loads (pickle can run code); looked for {LOOKED_FOR}")
     return []
 
 
-def read_directory(directory: Path) -> dict[str, np.ndarray]:
-    files = weight_files(directory)
+def no_weights(directory: Path, hint: str = "") -> WeightsNotFoundError:
+    """The one "nothing to read here" error, naming what was looked for."""
+    where = (f"no weights in {directory}" if Path(directory).is_dir()
+             else f"{directory} does not exist")
+    return WeightsNotFoundError(f"{where}: looked for {LOOKED_FOR}" + (f"; {hint}" if hint
+                                                                       else ""))
+
+
+def read_directory(directory: Path, hint: str = "") -> dict[str, np.ndarray]:
+    directory = Path(directory)
+    files = weight_files(directory) if directory.is_dir() else []
     if not files:
-        raise WeightsNotFoundError(
-            f"no weights in {directory}: looked for {SAFETENSORS}, {SAFETENSORS_INDEX}, "
-            f"*.safetensors, {CKPT}")
+        raise no_weights(directory, hint)
     weights: dict[str, np.ndarray] = {}
     for file in files:
         weights.update(read_weight_file(file))
     return weights
 
 
-def _atomic_target(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    return Path(tmp)
+def read_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The tensors of a weight file or a model directory, as stored (names not mapped)."""
+    path = Path(path).expanduser()
+    refuse_pickle(path)
+    if path.is_dir():
+        return read_directory(path)
+    return read_weight_file(path)
 
 
-def _fsync_rename(tmp: Path, path: Path) -> None:
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def _io_error(exc: BaseException, path: Path) -> OSError | None:
+    """The OSError inside a writer's own exception (safetensors: "... (os error 28)")."""
+    match = re.search(r"os error (\d+)", str(exc))
+    if match is None:
+        return None
+    code = int(match.group(1))
+    return OSError(code, os.strerror(code) or errno.errorcode.get(code, "I/O error"), str(path))
+
+
+def save_safetensors_file(weights: Mapping[str, np.ndarray], path: Path,
+                          metadata: dict[str, str] | None = None) -> Path:
+    """Write one safetensors file where it stands (inside an atomic directory, say)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import save_file
+
+    try:
+        save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(path),
+                  metadata=metadata or {"format": "np"})
+    except SafetensorError as exc:
+        io_error = _io_error(exc, path)
+        if io_error is not None:
+            raise io_error from None
+        raise ModelError(f"cannot write {path}: {_first_line(exc)}") from None
+    return Path(path)
 
 
 def write_safetensors(weights: Mapping[str, np.ndarray], path: Path,
                       metadata: dict[str, str] | None = None) -> Path:
-    from safetensors.numpy import save_file
-
     path = Path(path)
-    tmp = _atomic_target(path)
-    try:
-        save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(tmp),
-                  metadata=metadata or {"format": "np"})
-        _fsync_rename(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp:
+        save_safetensors_file(weights, tmp, metadata)
     return path
 
 
@@ -150,13 +250,18 @@ def write_ckpt(weights: Mapping[str, np.ndarray], path: Path) -> Path:
     import mindspore as ms
 
     path = Path(path)
-    tmp = _atomic_target(path)  # ends in .ckpt, so MindSpore keeps the name as given
-    try:
-        ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in weights.items()],
-                           str(tmp))
-        _fsync_rename(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp:
+        named = tmp.with_name(tmp.name + ".ckpt")  # MindSpore appends .ckpt to other names
+        try:
+            ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in weights.items()],
+                               str(named))
+            os.replace(named, tmp)
+        except OSError:
+            raise
+        except Exception as exc:  # MindSpore's own RuntimeError, e.g. on a full disk
+            raise ModelError(f"cannot write {path}: {_first_line(exc)}") from None
+        finally:
+            named.unlink(missing_ok=True)
     return path
 
 

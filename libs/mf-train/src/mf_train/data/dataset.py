@@ -65,9 +65,11 @@ class TokenDataset:
                   suffixes: Iterable[str] = (".txt",)) -> TokenDataset:
         files = TextFiles(Path(path), tuple(suffixes))
         dataset = cls.from_documents(files, tokenizer, seq_length, source=str(path))
+        if files.skipped and not files.read:
+            raise DatasetTooShortError(f"dataset {path} has no text left to read: "
+                                       f"{files.skipped_text()}")
         if files.skipped:
-            dataset.notes.append(f"skipped {len(files.skipped)} file(s) that are not UTF-8 "
-                                 f"text, e.g. {files.skipped[0]}")
+            dataset.notes.append(files.skipped_text())
         return dataset
 
     @classmethod
@@ -235,8 +237,9 @@ def prepare_mindrecord(source: str | Path, output: str | Path, tokenizer: object
     else:
         raise TrainConfigError(f"input kind {kind!r}; allowed: text, jsonl")
     if len(dataset) == 0:
+        skipped = "".join(f" ({note})" for note in dataset.notes)
         raise DatasetTooShortError(
             f"dataset {source} yields no sample of seq_length({seq_length}) + 1 = "
-            f"{seq_length + 1} tokens; add text or lower seq_length")
+            f"{seq_length + 1} tokens{skipped}; add text or lower seq_length")
     dataset.save_mindrecord(output)
     return dataset

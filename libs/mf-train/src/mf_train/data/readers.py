@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mf_train.atomic import fsync_path, temp_sibling
+from mf_train.atomic import fsync_path, temp_sibling, user_file_mode
 from mf_train.errors import DatasetNotFoundError, MfTrainError, TrainConfigError, one_line
 
 MINDRECORD_COLUMN = "input_ids"
@@ -30,13 +30,31 @@ def _require_path(path: str | Path, what: str) -> Path:
     return path
 
 
+def not_utf8_reason(exc: UnicodeDecodeError) -> str:
+    """`not UTF-8 (byte 0xff at offset 3)`: why a file was skipped, checkable with a hex dump."""
+    return f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+
+
 @dataclass
 class TextFiles:
-    """Plain text: one file is one document; a directory means every file with a suffix in it."""
+    """Plain text: one file is one document; a directory means every file with a suffix in it.
+
+    A file that is not UTF-8 is skipped, never decoded by guesswork: `skipped` lists it and
+    `skip_reason` says why for the first one, for the caller to report.
+    """
 
     path: Path
     suffixes: Sequence[str] = (".txt",)
     skipped: list[Path] = field(default_factory=list)  # files that are not UTF-8 text
+    skip_reason: str = ""  # why the first skipped file was skipped
+    read: int = 0  # files read as text
+
+    def skipped_text(self) -> str:
+        """`skipped 2 file(s), e.g. a.txt: not UTF-8 (byte 0xff at offset 3)`, or ""."""
+        if not self.skipped:
+            return ""
+        return (f"skipped {len(self.skipped)} file(s), e.g. {self.skipped[0]}: "
+                f"{self.skip_reason}")
 
     def files(self) -> list[Path]:
         root = _require_path(self.path, "dataset")
@@ -49,12 +67,16 @@ class TextFiles:
         return found
 
     def __iter__(self) -> Iterator[str]:
-        self.skipped = []
+        self.skipped, self.skip_reason, self.read = [], "", 0
         for path in self.files():
             try:
-                yield path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                self.skipped.append(path)  # reported by the caller, never decoded by guesswork
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                self.skip_reason = self.skip_reason or not_utf8_reason(exc)
+                self.skipped.append(path)
+                continue
+            self.read += 1
+            yield text
 
 
 @dataclass
@@ -71,15 +93,17 @@ class JsonLines:
         if not files:
             raise DatasetNotFoundError(f"dataset directory {path} holds no .jsonl files")
         for file in files:
-            with open(file, encoding="utf-8") as handle:
+            with open(file, "rb") as handle:
                 for number, line in enumerate(handle, start=1):
                     if not line.strip():
                         continue
                     yield self._text(file, number, line)
 
-    def _text(self, file: Path, number: int, line: str) -> str:
+    def _text(self, file: Path, number: int, line: bytes) -> str:
         try:
-            record = json.loads(line)
+            record = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:  # before JSON: a ValueError too, with less to say
+            raise TrainConfigError(f"{file}:{number}: {not_utf8_reason(exc)}") from None
         except json.JSONDecodeError as exc:
             raise TrainConfigError(f"{file}:{number}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
@@ -125,6 +149,7 @@ def write_mindrecord(path: str | Path, samples: np.ndarray,
         writer.write_raw_data([{column: row} for row in samples])
         writer.commit()
         for name in (path.name + ".db", path.name):
+            os.chmod(tmp_dir / name, user_file_mode())  # MindRecord makes them 0600
             fsync_path(tmp_dir / name)
             os.replace(tmp_dir / name, path.parent / name)
         fsync_path(path.parent)

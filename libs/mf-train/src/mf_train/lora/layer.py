@@ -75,9 +75,6 @@ class LoraLinear(nn.Cell):
         delta = (b @ a) * np.float32(self.scaling)  # (out, in)
         return delta if self.weight_is_out_in else delta.T  # (in, out) for MindFormers' layout
 
-    def num_lora_parameters(self) -> int:
-        return self.rank * (self.in_features + self.out_features)
-
 
 def _in_features(base) -> int:
     """`Linear` stores (out, in) or (in, out); the side that is not out_features is `in`."""

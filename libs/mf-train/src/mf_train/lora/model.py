@@ -31,7 +31,6 @@ from mf_train.lora.layer import LORA_A_NAME, LORA_B_NAME, LoraLinear
 
 LORA_WEIGHTS_FILE = "lora_model.safetensors"
 LORA_CONFIG_FILE = "lora_config.json"
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
 # How many module names an error shows before "...".
 _SHOWN = 6
 
@@ -193,13 +192,10 @@ def is_lora_name(name: str) -> bool:
 def _read_lora_source(source: str | Path) -> tuple[dict[str, np.ndarray], LoraConfig | None]:
     """Weights (and the config, if beside them) from a LoRA directory, a .safetensors file or
     a MindSpore .ckpt (e.g. a MindFormers LoRA run's checkpoint)."""
-    from mf_models.weights.io import read_weight_file
+    from mf_models.weights.io import read_weight_file, refuse_pickle
 
     path = Path(source)
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise TrainConfigError(
-            f"{path}: refusing to load a pickle-based file ({path.suffix}); LoRA weights are "
-            "read from .safetensors or MindSpore .ckpt files only")
+    refuse_pickle(path)
     if path.is_dir():
         weights_file, config_file = path / LORA_WEIGHTS_FILE, path / LORA_CONFIG_FILE
     else:

@@ -1,8 +1,10 @@
-"""Reading one YAML file: values by `yaml.safe_load`, key lines from the composed node tree.
+"""Reading one YAML file: the node tree composed once, then its values and key lines.
 
-The node tree (`yaml.compose` with the safe loader builds nodes only, it constructs nothing) tells
-where each key was written, so an error can name `file:line`, and catches a key written twice
-in one mapping, which `safe_load` would silently resolve to the last value.
+The node tree (the safe loader's, through mf-models' bounded `safe_yaml`, which refuses alias
+bombs and recursive documents before anything expands) tells where each key was written, so
+an error can name `file:line`, and catches a key written twice in one mapping, which
+`safe_load` would silently resolve to the last value. The values are constructed from the same
+tree.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from mf_models import safe_yaml
 
 from mf_train.errors import ConfigFileNotFoundError, TrainConfigError, YamlSyntaxError, one_line
 from mf_train.run_yaml.typed import join
@@ -28,8 +31,8 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     except UnicodeDecodeError as exc:
         raise TrainConfigError(f"{path}: not UTF-8 text ({one_line(exc)})") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = safe_yaml.compose(text, str(path))
+        data = safe_yaml.construct(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
