@@ -209,6 +209,18 @@ def test_a_billion_laughs_run_yaml_is_refused_in_one_line(tmp_path):
     assert one_line(err).startswith(f"{path}: YAML aliases would expand this document")
 
 
+def test_a_billion_laughs_option_is_refused_before_it_expands(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("seed: 1\n")
+    levels = ["&a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    levels += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    with pytest.raises(TrainConfigError) as err:
+        load_run_config(path, [f"runner_config.sink_size=[{', '.join(levels)}]"])
+    assert err.value.exit_code == 2
+    assert one_line(err).startswith("--options runner_config.sink_size: YAML aliases would "
+                                    "expand this document")
+
+
 def test_the_train_step_loss_is_the_model_s():
     from mf_models.models import base
 

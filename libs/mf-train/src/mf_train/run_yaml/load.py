@@ -81,8 +81,12 @@ def parse_option(option: str) -> tuple[list[str], Any]:
     parts = key.split(".")
     if any(not part for part in parts):
         raise TrainConfigError(f"--options key {key!r} has an empty part; write a.b.c")
+    from mf_models.safe_yaml import YamlBoundError, safe_load
+
     try:
-        value = yaml.safe_load(text) if text.strip() else ""
+        value = safe_load(text, f"--options {key}") if text.strip() else ""
+    except YamlBoundError as exc:  # an alias bomb in an option: refused before it expands
+        raise TrainConfigError(str(exc)) from None
     except yaml.YAMLError as exc:
         raise TrainConfigError(f"--options {option!r}: the value is not valid YAML "
                                f"({one_line(exc)})") from None
