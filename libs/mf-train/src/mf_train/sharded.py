@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from mf_train.atomic import atomic_directory, is_temporary
-from mf_train.checkpoint import OPTIMIZER_FILE, PICKLE_SUFFIXES, STATE_FILE, WEIGHTS_FILE
+from mf_train.checkpoint import OPTIMIZER_FILE, STATE_FILE, WEIGHTS_FILE
 from mf_train.errors import CheckpointMismatchError, CheckpointNotFoundError, TrainConfigError
 from mf_train.outputs import write_marker
 
@@ -134,9 +134,10 @@ def read_checkpoint_tensors(path: str | Path, src_strategy: str | Path | None = 
                             src_layout: str | None = None) -> CheckpointTensors:
     """A checkpoint directory's tensors; a sharded one with its strategy (its own
     strategy.json, or `src_strategy`: mf's or MindSpore's file, `src_layout` for the latter)."""
+    from mf_models.weights.io import refuse_pickle
+
     path = Path(path)
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise TrainConfigError(f"{path}: refusing a pickle-based checkpoint ({path.suffix})")
+    refuse_pickle(path)  # mf-models' one pickle guard
     if not path.is_dir():
         raise CheckpointNotFoundError(f"checkpoint {path} does not exist (a checkpoint is a "
                                       "directory)")
@@ -373,10 +374,12 @@ def shard_checkpoint(tensors: CheckpointTensors, strategy: Any) -> list[tuple[di
 
 def _copy_top_files(src: Path, dst: Path) -> None:
     """Everything beside the tensors (trainer state, config, tokenizer, LoRA config)."""
+    from mf_models.weights.io import is_pickle
+
     skip = {WEIGHTS_FILE, OPTIMIZER_FILE, STRATEGY_FILE}
     for item in src.iterdir():
         if item.is_file() and item.name not in skip and not is_temporary(item) and \
-                item.suffix.lower() not in PICKLE_SUFFIXES:
+                not is_pickle(item):
             shutil.copy2(item, dst / item.name)
 
 
