@@ -97,6 +97,14 @@ def test_parameters_follow_their_layer_and_the_model_order():
         parameter_stages(["model.layers.5.wq"], [0, 1, 1])
 
 
+def test_gpt_style_blocks_are_layers_too():
+    # GPT-2, BLOOM and PanGu-Alpha name their layers `blocks.<i>`; PanGu's top query layer
+    # after them is not a numbered layer and goes with the head.
+    names = ["backbone.embedding.word_embedding.embedding_table", "backbone.blocks.0.w",
+             "backbone.blocks.1.w", "backbone.top_query_layer.w", "backbone.layernorm.gamma"]
+    assert parameter_stages(names, [0, 1]) == dict(zip(names, [0, 0, 1, 1, 1], strict=True))
+
+
 kinds = st.sampled_from(["gpipe", "1f1b"])
 
 

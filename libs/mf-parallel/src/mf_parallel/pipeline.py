@@ -106,8 +106,15 @@ def stage_layer_counts(stages: Sequence[int], pipeline_stage: int) -> list[int]:
     return [sum(1 for s in stages if s == stage) for stage in range(pipeline_stage)]
 
 
-# Transformer layers are named `...layers.<index>.` in every family mf ports (LLaMA, GPT, GLM).
-LAYER_NAME = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+# Transformer layers are `...layers.<index>.` (LLaMA, GLM, GLM2) or `...blocks.<index>.` (GPT-2,
+# BLOOM, PanGu-Alpha) in the families mf ports, with MindFormers' parameter names.
+LAYER_NAME = re.compile(r"(?:^|\.)(?:layers|blocks)\.(\d+)\.")
+
+
+def layer_of(name: str, layer_name: re.Pattern = LAYER_NAME) -> int | None:
+    """The transformer layer a parameter belongs to, or None (embedding, final norm, head)."""
+    found = layer_name.search(name)
+    return None if found is None else int(found.group(1))
 
 
 def parameter_stages(
@@ -125,11 +132,10 @@ def parameter_stages(
     stages: dict[str, int] = {}
     seen_layer = False
     for name in names:
-        found = layer_name.search(name)
-        if found is None:
+        layer = layer_of(name, layer_name)
+        if layer is None:
             stages[name] = last if seen_layer else 0
             continue
-        layer = int(found.group(1))
         if layer >= len(layer_stages):
             raise ParallelConfigError(
                 f"parameter {name!r} belongs to layer {layer}, but the model has "
