@@ -64,7 +64,7 @@ def _vocab_cells() -> dict[str, type]:
         def construct(self, logits, targets):
             logits = ops.cast(logits, mstype.float32)
             b, t, v = logits.shape
-            shard_lse = ops.logsumexp(logits, -1, keep_dims=True)  # (B, T, 1)
+            shard_lse = ops.logsumexp(logits, -1, keepdim=True)  # (B, T, 1)
             lse = ops.logsumexp(self.gather(shard_lse), -1)  # (B, T): the whole vocabulary's
             local, mine = owned(targets, self.start, v)
             picked = ops.gather_elements(logits.reshape(b * t, v), 1, local.reshape(b * t, 1))

@@ -55,6 +55,35 @@ class CausalLM(nn.Cell):
         """
         raise NotImplementedError
 
+    # ---- the cache-free forward in pieces, for pipeline stages --------------------------------
+    # A pipeline stage runs some of these; one process running all of them computes exactly
+    # forward_step(input_ids, positions, None, 0, key_mask):
+    #     x = embed(input_ids, positions); inputs = layer_inputs(positions, key_mask)
+    #     for i in range(config.num_layers): x = run_layer(i, x, inputs)
+    #     logits = head(x)
+    # Families that write them can be split over pipeline stages and model-parallel ranks.
+    def embed(self, input_ids, positions):
+        """The hidden states (B, T, C) entering layer 0."""
+        raise NotImplementedError(f"{type(self).__name__} does not split into pipeline pieces")
+
+    def layer_inputs(self, positions, key_mask):
+        """A tuple of what every layer reads besides its input (masks, rotary tables)."""
+        raise NotImplementedError(f"{type(self).__name__} does not split into pipeline pieces")
+
+    def run_layer(self, i: int, x, inputs):
+        """Layer i on hidden states x (B, T, C), without a cache."""
+        raise NotImplementedError(f"{type(self).__name__} does not split into pipeline pieces")
+
+    def head(self, x):
+        """Final norm and LM head: logits (B, T, vocab) float32 from the last layer's output."""
+        raise NotImplementedError(f"{type(self).__name__} does not split into pipeline pieces")
+
+    @classmethod
+    def splits_into_pieces(cls) -> bool:
+        """Whether this family writes the pieces above (so it runs model- and pipeline-parallel)."""
+        return all(getattr(cls, name) is not getattr(CausalLM, name)
+                   for name in ("embed", "layer_inputs", "run_layer", "head"))
+
     # ---- positions: the family's rule, so GLM's 2-D positions plug into the same loop ---------
     def prefill_positions(self, attention_mask: np.ndarray,
                           input_ids: np.ndarray | None = None) -> np.ndarray:
