@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from mf_parallel import ContextConfig, ParallelConfig, init_context, write_strategy
-from parallel_cases import LR, STEPS, adamw, global_batches
+from parallel_cases import GENERATE_OPTIONS, LR, PROMPTS, STEPS, adamw, global_batches
 
 
 def run_case(case: dict, rank: int, world: int, out: Path) -> None:
@@ -57,11 +57,33 @@ def run_case(case: dict, rank: int, world: int, out: Path) -> None:
         write_strategy(step.part.strategy, folder / "strategy.json")
 
 
+def generate_case(case: dict, rank: int, world: int, out: Path) -> None:
+    """Greedy generation with the model split over mp ranks (KV cache split by heads)."""
+    from mf_generate import generate
+    from mf_models import AutoModelForCausalLM
+    from mf_models.parallel import shard_model
+    from mf_parallel.collectives import process_groups
+
+    config = ParallelConfig(model_parallel=case["mp"]).resolve(world)
+    model = AutoModelForCausalLM.from_config(case["model"], seed=0)
+    part = shard_model(model, process_groups(config, rank), gather_logits=True)
+    tokens = generate(part.model, PROMPTS, **GENERATE_OPTIONS)
+    cache_heads = part.model.cache_heads
+    folder = out / case["name"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"rank_{rank}.json").write_text(json.dumps(
+        {"model": case["model"], "tokens": np.asarray(tokens).tolist(),
+         "cache_heads": cache_heads}))
+
+
 def main(out: Path, cases_file: Path) -> None:
     rank, world = init_context(use_parallel=True,
                                context_config=ContextConfig(mode=1, device_target="CPU"))
     for case in json.loads(cases_file.read_text()):
-        run_case(case, rank, world, out)
+        if case.get("kind") == "generate":
+            generate_case(case, rank, world, out)
+        else:
+            run_case(case, rank, world, out)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ STEPS = 3
 ROWS = 4  # global batch: rows per optimizer step, split over dp ranks and micro batches
 LENGTH = 16  # tokens per row the model reads (each row holds LENGTH + 1)
 LR = 5e-3
+# Two prompts of unequal length (left-padded into one batch) and greedy continuations.
+PROMPTS = [[5, 17, 300, 42, 9, 811], [77, 3, 500]]
+NEW_TOKENS = 12
+# gpt2_debug keeps GPT-2's special ids (50256), outside its 1024-token vocabulary: pad with 0.
+GENERATE_OPTIONS = {"max_new_tokens": NEW_TOKENS, "eos_token_id": None, "pad_token_id": 0,
+                    "do_sample": False}
 
 
 def adamw() -> dict[str, float]:

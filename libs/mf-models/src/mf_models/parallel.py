@@ -167,12 +167,16 @@ def shard_model(model: CausalLM, groups: ProcessGroups, *, offset: Any = 0,
                 for param in replacement.get_parameters():  # MindSpore prefixed them on setattr
                     param.name = names[id(param)]
                     wrapped.add(param.name)
+    heads_split = False
     for path, cell in model.cells_and_names():
         column = [c for c in cell.name_cells().values() if isinstance(c, ColumnParallel)]
         if hasattr(cell, "num_heads") and column and layer_of(path + ".") is not None:
             cell.num_heads //= mp.size
             if hasattr(cell, "kv_heads"):
                 cell.kv_heads //= mp.size
+            heads_split = True
+    if heads_split:  # the KV cache holds this rank's heads only
+        model.cache_heads //= mp.size
 
     split_unhandled = [p.name for p in params if "mp" in str(strategy.params[p.name].spec)
                        and p.name not in wrapped]

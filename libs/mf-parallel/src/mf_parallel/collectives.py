@@ -300,22 +300,13 @@ def _cells() -> dict[str, type]:
                 return (dout,)
             return (self.op(dout),)
 
-    class ReduceFromGroup(nn.Cell):
+    class ReduceFromGroup(AllReduce):
         """Megatron's g: sums partial results over the group forward; identity backward.
 
         Put where a split computation becomes replicated again (the output of a row-parallel
         layer): every member then computes the same function of the sum, so its gradient is
         already the whole one.
         """
-
-        def __init__(self, group: Group):
-            super().__init__()
-            self.op = all_reduce_op(group)
-
-        def construct(self, x):
-            if self.op is None:
-                return x
-            return self.op(x)
 
         def bprop(self, x, out, dout):
             return (dout,)

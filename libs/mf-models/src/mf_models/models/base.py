@@ -43,6 +43,9 @@ class CausalLM(nn.Cell):
         self.config = config
         self.rng = np.random.default_rng(seed)
         self.ignore_index = config.ignore_token_id
+        # Key/value heads a KV cache holds per layer: this process's share once a
+        # model-parallel plan has split the heads (mf_models.parallel.shard_model).
+        self.cache_heads = config.kv_heads
 
     # ---- the family's math ------------------------------------------------------------------
     def forward_step(self, input_ids, positions, cache=None, slot=0, key_mask=None,
@@ -161,7 +164,7 @@ class CausalLM(nn.Cell):
         if batch_size < 1 or max_length < 1:
             raise ModelConfigError(f"batch_size({batch_size}) and max_length({max_length}) "
                                    "must be >= 1")
-        return KVCache(cfg.num_layers, batch_size, cfg.kv_heads, max_length, cfg.head_dim,
+        return KVCache(cfg.num_layers, batch_size, self.cache_heads, max_length, cfg.head_dim,
                        dtype or cfg.compute_dtype)
 
     def step_function(self, cache: KVCache | None, last_only: bool = True) -> StepFunction:
