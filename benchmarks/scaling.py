@@ -36,10 +36,12 @@ from pathlib import Path
 SHAPE = dict(num_layers=4, hidden_size=512, num_heads=8, intermediate_size=1408,
              vocab_size=8192, seq_length=256)
 BATCH = 4
-LAYOUTS = {  # name: (dp, mp, pp, micro batches, rows per micro batch and rank)
-    "dp2": (2, 1, 1, 1, BATCH),
-    "mp2": (1, 2, 1, 1, BATCH),
-    "pp2": (1, 1, 2, 4, BATCH // 4),
+MIB = 2**20
+LAYOUTS = {  # name: (dp, mp, pp, micro batches, rows per micro batch and rank, optimizer_shard)
+    "dp2": (2, 1, 1, 1, BATCH, False),
+    "dp2_optimizer_shard": (2, 1, 1, 1, BATCH, True),
+    "mp2": (1, 2, 1, 1, BATCH, False),
+    "pp2": (1, 1, 2, 4, BATCH // 4, False),
 }
 ENV = {"MS_DEV_HOST_BLOCKING_RUN": "1"}  # kernels run inline: host clocks time them (DESIGN.md)
 
@@ -74,7 +76,6 @@ def _adamw() -> dict:
 def single(steps: int, threads: int) -> dict:
     """One process on `threads` cores: seconds per step of batch BATCH."""
     import numpy as np
-
     from mf_train.optim import build_adamw
     from mf_train.train_step import TrainStep
 
@@ -91,28 +92,43 @@ def single(steps: int, threads: int) -> dict:
     return {"step_s": (time.perf_counter() - start) / steps}
 
 
-def _time_collectives(fn, args, repeats: int = 5) -> float:
-    fn(*args)  # compiles
+def _time_collectives(reduce, tensors, repeats: int = 5) -> float:
+    """Seconds of one compiled pass of `reduce` over every tensor (after a compiling call)."""
+    import mindspore as ms
+    from mindspore import nn
+
+    class Each(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.reduce = reduce
+
+        def construct(self, xs):
+            out = []
+            for x in xs:
+                out.append(self.reduce(x))
+            return out
+
+    each = Each()
+    fn = ms.jit(each.construct)
+    fn(tensors)  # compiles
     start = time.perf_counter()
     for _ in range(repeats):
-        out = fn(*args)
-    _ = [o.asnumpy() for o in (out if isinstance(out, tuple) else (out,))]
+        out = fn(tensors)
+    _ = [o.asnumpy() for o in out]
     return (time.perf_counter() - start) / repeats
 
 
 def _in_graph_collectives(step, layout: str) -> float:
     """Seconds per step of the collectives compiled into the step, timed alone."""
-    import mindspore as ms
     import numpy as np
     from mf_models.parallel import ColumnParallel, RowParallel
     from mf_parallel.collectives import AllReduce
     from mindspore import Tensor
 
     part = step.part
-    if layout == "dp2":  # one AllReduce per gradient (and the loss)
-        reduce = AllReduce(part.groups.dp)
+    if layout.startswith("dp2"):  # one AllReduce per gradient (and the loss)
         grads = tuple(Tensor(np.ones(p.shape, np.float32)) for p in part.params)
-        return _time_collectives(ms.jit(lambda *g: tuple(reduce(x) for x in g)), grads)
+        return _time_collectives(AllReduce(part.groups.dp), grads)
     # mp: f (backward) of each column-parallel Linear over its input, g (forward) of each
     # row-parallel one over its output; per micro batch, on (rows * seq, features)
     tokens = BATCH * SHAPE["seq_length"]
@@ -120,43 +136,63 @@ def _in_graph_collectives(step, layout: str) -> float:
              for _, c in part.model.cells_and_names() if isinstance(c, ColumnParallel)]
     sizes += [c.inner.out_features for _, c in part.model.cells_and_names()
               if isinstance(c, RowParallel)]
-    reduce = AllReduce(part.groups.mp)
     tensors = tuple(Tensor(np.ones((tokens, n), np.float32)) for n in sizes)
-    return _time_collectives(ms.jit(lambda *t: tuple(reduce(x) for x in t)), tensors)
+    return _time_collectives(AllReduce(part.groups.mp), tensors)
 
 
-def rank_main(out: Path, steps: int) -> None:
-    """One rank under msrun: every layout in turn, rank 0 writes the timings."""
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _settle() -> None:
+    """Return freed heap to the OS and reset the peak resident size (Linux, glibc)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    except OSError:
+        pass
+
+
+def rank_main(out: Path, layout: str, steps: int) -> None:
+    """One rank of one layout under msrun: time its steps; rank 0 writes the figures."""
     import numpy as np
     from mf_parallel import ContextConfig, ParallelConfig, init_context
-
     from mf_train.parallel_step import build_parallel_step
 
     rank, world = init_context(use_parallel=True,
                                context_config=ContextConfig(mode=1, device_target="CPU"))
     _setup(1)
-    results = {}
-    for name, (dp, mp, pp, micro, rows) in LAYOUTS.items():
-        config = ParallelConfig(data_parallel=dp, model_parallel=mp, pipeline_stage=pp,
-                                micro_batch_num=micro).resolve(world)
-        step = build_parallel_step(_model(), config, rank,
-                                   learning_rates=np.full(steps + 1, 1e-4, np.float32),
-                                   adamw=_adamw(), micro_batches=micro)
-        batches = _batches(steps + 1, rows * micro)
-        step.step(np.split(batches[0], micro))  # compiles
-        seconds = {"compute": 0.0, "hand_over": 0.0}
-        start = time.perf_counter()
-        for batch in batches[1:]:
-            step.step(np.split(batch, micro))
-            for key, value in getattr(step, "last_seconds", {}).items():
-                seconds[key] += value / steps
-        step_s = (time.perf_counter() - start) / steps
-        collectives = (seconds["hand_over"] if pp > 1
-                       else _in_graph_collectives(step, name))
-        results[name] = {"step_s": step_s, "collectives_s": collectives,
-                         "tokens": rows * micro * dp * SHAPE["seq_length"]}
+    dp, mp, pp, micro, rows, shard = LAYOUTS[layout]
+    config = ParallelConfig(data_parallel=dp, model_parallel=mp, pipeline_stage=pp,
+                            micro_batch_num=micro, optimizer_shard=shard).resolve(world)
+    step = build_parallel_step(_model(), config, rank,
+                               learning_rates=np.full(steps + 1, 1e-4, np.float32),
+                               adamw=_adamw(), micro_batches=micro)
+    batches = _batches(steps + 1, rows * micro)
+    step.step(np.split(batches[0], micro))  # compiles
+    _settle()
+    seconds = {"compute": 0.0, "hand_over": 0.0}
+    start = time.perf_counter()
+    for batch in batches[1:]:
+        step.step(np.split(batch, micro))
+        for key, value in getattr(step, "last_seconds", {}).items():
+            seconds[key] += value / steps
+    step_s = (time.perf_counter() - start) / steps
+    peak_rss = _rss_kib("VmHWM") * 1024
+    state = sum(p.nbytes for p in step.optimizer.get_parameters()
+                if p.name.startswith(("adam_m.", "adam_v.")))
+    collectives = seconds["hand_over"] if pp > 1 else _in_graph_collectives(step, layout)
     if rank == 0:
-        (out / "ranks.json").write_text(json.dumps(results))
+        (out / f"{layout}.json").write_text(json.dumps({
+            "step_s": step_s, "collectives_s": collectives, "peak_rss": peak_rss,
+            "optimizer_state": state, "tokens": rows * micro * dp * SHAPE["seq_length"]}))
 
 
 def _child(args: list[str]) -> dict:
@@ -174,12 +210,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--single", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rank-out", help=argparse.SUPPRESS)
+    parser.add_argument("--layout", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.single:
         print(json.dumps(single(args.steps, args.single)))
         return
     if args.rank_out:
-        rank_main(Path(args.rank_out), args.steps)
+        rank_main(Path(args.rank_out), args.layout, args.steps)
         return
 
     from mf_parallel.local import run_local
@@ -189,10 +226,14 @@ def main() -> None:
           f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
     one = _child(["--single", "1", "--steps", str(args.steps)])
     machine = _child(["--single", str(os.cpu_count() or 1), "--steps", str(args.steps)])
+    ranks = {}
     with tempfile.TemporaryDirectory() as scratch:
-        run_local(Path(__file__).resolve(), ["--rank-out", scratch, "--steps", str(args.steps)],
-                  workers=2, log_dir=Path(scratch) / "logs", timeout=3600, env=ENV)
-        ranks = json.loads((Path(scratch) / "ranks.json").read_text())
+        for layout in LAYOUTS:  # a fresh pair of processes each: clean memory figures
+            run_local(Path(__file__).resolve(),
+                      ["--rank-out", scratch, "--layout", layout, "--steps", str(args.steps)],
+                      workers=2, log_dir=Path(scratch) / f"logs_{layout}", timeout=3600,
+                      env=ENV)
+            ranks[layout] = json.loads((Path(scratch) / f"{layout}.json").read_text())
 
     def row(name: str, step_s: float, tokens: int, collectives: float | None = None) -> None:
         where = ("" if collectives is None else
@@ -212,6 +253,10 @@ def main() -> None:
     for name in ("mp2", "pp2"):
         print(f"{name}: a step of the same global batch costs "
               f"{ranks[name]['step_s'] / one['step_s']:.2f}x one device's")
+    whole, shard = ranks["dp2"], ranks["dp2_optimizer_shard"]
+    print(f"optimizer_shard, rank 0: AdamW state {whole['optimizer_state'] / MIB:.0f} -> "
+          f"{shard['optimizer_state'] / MIB:.0f} MiB, peak resident "
+          f"{whole['peak_rss'] / MIB:.0f} -> {shard['peak_rss'] / MIB:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -153,6 +153,13 @@ class ParallelTrainStep(TrainStep):
         self.pipelined = pipelined
         if pipelined:
             self._build_pipeline(schedule)
+        elif isinstance(optimizer, ShardedAdamW):
+            # Two graphs: MindSpore's CPU autodiff keeps a graph's intermediate tensors until
+            # it ends, so the update's temporaries would add to the backward's peak and eat
+            # what sharding the state saves. Between the graphs only the gradients live.
+            self._gradients = ms.jit(self.gradients_graph)
+            self._apply_given = ms.jit(self.apply_gradients)
+            self._update = self._update_in_two_graphs
 
     # ---- data ----------------------------------------------------------------------------
     @property
@@ -181,6 +188,10 @@ class ParallelTrainStep(TrainStep):
         squares = [(g * g).sum(-1).sum() * w
                    for g, w in zip(grads, self.norm_weights)]  # noqa: B905 - graph mode
         return ops.sqrt(self.model_sum(ops.addn(squares)))
+
+    def _update_in_two_graphs(self, tokens, scale):
+        loss, grads = self._gradients(tokens, scale)
+        return self._apply_given(ms.mutable(grads), loss, scale)
 
     # ---- the pipeline --------------------------------------------------------------------
     def _build_pipeline(self, schedule: ScheduleKind) -> None:

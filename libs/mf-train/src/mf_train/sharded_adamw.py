@@ -74,11 +74,10 @@ class ShardedAdamW(nn.Cell):
     def construct(self, grads):
         lr = ops.gather(self.learning_rate, self.global_step, 0).reshape(())
         for k in range(len(self.decays)):
-            param, grad = self.parameters[k], grads[k]
-            weight = param * 1.0  # the value before this update (param is assigned below)
-            rows = self.rows[k]
+            param, grad, rows = self.parameters[k], grads[k], self.rows[k]
+            weight = param  # read before the assign below (MindSpore orders side effects)
             if rows is not None:
-                weight = ops.narrow(weight, 0, rows[0], rows[1])
+                weight = ops.narrow(param, 0, rows[0], rows[1])
                 grad = ops.narrow(grad, 0, rows[0], rows[1])
             m = self.beta1 * self.moments1[k] + (1.0 - self.beta1) * grad
             v = self.beta2 * self.moments2[k] + (1.0 - self.beta2) * (grad * grad)

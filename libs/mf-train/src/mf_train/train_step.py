@@ -97,6 +97,11 @@ class TrainStep(nn.Cell):
         return loss
 
     def update_graph(self, tokens, scale):
+        loss, grads = self.gradients_graph(tokens, scale)
+        return self.apply_gradients(grads, loss, scale)
+
+    def gradients_graph(self, tokens, scale):
+        """(loss, gradients) of the last micro batch plus what the earlier ones accumulated."""
         loss, grads = self.grad_fn(tokens, scale)
         if self.micro_batches > 1:
             grads = tuple(buffer + grad
@@ -105,7 +110,7 @@ class TrainStep(nn.Cell):
             for buffer in self.accumulated:
                 ops.assign(buffer, ops.zeros_like(buffer))
             ops.assign(self.accumulated_loss, ops.zeros_like(self.accumulated_loss))
-        return self.apply_gradients(grads, loss, scale)
+        return loss, grads
 
     # The two places a model-parallel step differs (mf_train.parallel_step overrides them).
     def reduce_gradients(self, grads, loss):
