@@ -43,16 +43,19 @@ LAYOUTS = {  # name: (dp, mp, pp, micro batches, rows per micro batch and rank, 
     "mp2": (1, 2, 1, 1, BATCH, False),
     "pp2": (1, 1, 2, 4, BATCH // 4, False),
 }
-ENV = {"MS_DEV_HOST_BLOCKING_RUN": "1"}  # kernels run inline: host clocks time them (DESIGN.md)
+# Kernels run inline (mf's runtime default): host clocks time them.
+ENV = {"MS_DEV_HOST_BLOCKING_RUN": "1"}
 
 
 def _setup(threads: int):
     import mindspore as ms
+    from mf_parallel.runtime import apply_runtime_defaults
 
+    apply_runtime_defaults()
     ms.set_context(mode=ms.PYNATIVE_MODE)
     from mindspore.device_context.cpu import op_tuning
 
-    op_tuning.threads_num(threads)
+    op_tuning.threads_num(threads)  # one core per "device" here, whatever mf's default says
 
 
 def _model():

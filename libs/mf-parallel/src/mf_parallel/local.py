@@ -4,7 +4,8 @@
 
 For tests and benchmarks that need real ranks (a training job goes through `mf train` /
 `mf launch`, which supervise their ranks). msrun starts each rank as `python script`, so this
-interpreter's directory goes first on PATH: the ranks run in the same environment as the caller.
+interpreter's directory goes first on PATH: the ranks run in the same environment as the caller,
+with mf's runtime defaults (`mf_parallel.runtime`) as mf's launcher sets them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from mf_parallel.errors import ParallelError
 from mf_parallel.launcher import LaunchSpec
+from mf_parallel.runtime import LOCAL_RANKS_ENV, apply_runtime_defaults
 
 
 def free_port() -> int:
@@ -53,7 +55,8 @@ def run_local(script: str | os.PathLike, args: Sequence[str], workers: int,
     spec = LaunchSpec.single_node(workers, master_port=free_port(), log_dir=str(log_dir),
                                   cluster_time_out=cluster_time_out)
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    full_env = {**os.environ, **(env or {}), "PATH": path}
+    full_env = {**os.environ, **(env or {}), "PATH": path, LOCAL_RANKS_ENV: str(workers)}
+    apply_runtime_defaults(full_env)  # the settings mf's own launcher gives every rank
     try:
         result = subprocess.run(spec.argv(script, list(args), msrun=msrun_executable()),
                                 env=full_env, capture_output=True, text=True, timeout=timeout)
