@@ -99,7 +99,8 @@ def test_an_inferred_degree_fills_the_world(dp, mp, pp, which):
          "num_heads(32) is not divisible by model_parallel(3): 32 % 3 = 2"),
         (ParallelConfig(model_parallel=4),
          ModelDims(2, 64, 8, 2, 128, 100, 16),
-         "n_kv_heads(2) is not divisible by model_parallel(4): 2 % 4 = 2"),
+         "n_kv_heads(2) is not divisible by model_parallel(4): 2 % 4 = 2; each model-parallel "
+         "rank needs whole key/value heads, so model_parallel must divide n_kv_heads"),
     ],
 )
 def test_model_errors_spell_out_the_remainder(config, dims, message):

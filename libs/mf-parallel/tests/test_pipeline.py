@@ -15,7 +15,13 @@ from mf_parallel import (
     simulate,
     stage_programs,
 )
-from mf_parallel.pipeline import Step, in_flight_micro_batches, stage_layer_counts
+from mf_parallel.pipeline import (
+    Step,
+    in_flight_micro_batches,
+    schedule_kind,
+    stage_events,
+    stage_layer_counts,
+)
 
 # Tests run on shared machines: an example's time is not what these properties check.
 no_deadline = settings(deadline=None)
@@ -95,6 +101,14 @@ def test_parameters_follow_their_layer_and_the_model_order():
                       "model.norm.weight": 1, "lm_head.weight": 1}
     with pytest.raises(ParallelConfigError, match=r"belongs to layer 5, but the model has 3"):
         parameter_stages(["model.layers.5.wq"], [0, 1, 1])
+
+
+def test_gpt_style_blocks_are_layers_too():
+    # GPT-2, BLOOM and PanGu-Alpha name their layers `blocks.<i>`; PanGu's top query layer
+    # after them is not a numbered layer and goes with the head.
+    names = ["backbone.embedding.word_embedding.embedding_table", "backbone.blocks.0.w",
+             "backbone.blocks.1.w", "backbone.top_query_layer.w", "backbone.layernorm.gamma"]
+    assert parameter_stages(names, [0, 1]) == dict(zip(names, [0, 0, 1, 1, 1], strict=True))
 
 
 kinds = st.sampled_from(["gpipe", "1f1b"])
@@ -178,3 +192,88 @@ def test_schedule_errors(args, message):
     with pytest.raises(ParallelConfigError) as info:
         schedule(*args)
     assert str(info.value) == message
+
+
+def _run_blocking(events):
+    """Play per-stage event lists where every hand-over blocks until its partner reaches the
+    matching call (an AllReduce pairs calls by order); return what each stage did, or raise
+    on a deadlock or a mismatched pair."""
+    position = [0] * len(events)
+    done = [[] for _ in events]
+    partner = {"send_activation": (1, "recv_activation"),
+               "recv_activation": (-1, "send_activation"),
+               "send_gradient": (-1, "recv_gradient"), "recv_gradient": (1, "send_gradient")}
+    while any(position[s] < len(e) for s, e in enumerate(events)):
+        moved = False
+        for stage, program in enumerate(events):
+            while position[stage] < len(program):
+                event = program[position[stage]]
+                if event.kind in ("forward", "backward"):
+                    done[stage].append(event)
+                    position[stage] += 1
+                    moved = True
+                    continue
+                offset, kind = partner[event.kind]
+                other = stage + offset
+                if position[other] >= len(events[other]):
+                    raise AssertionError(f"stage {stage} waits on finished stage {other}")
+                theirs = events[other][position[other]]
+                if theirs.kind not in partner:
+                    break  # the partner is still computing: wait
+                if (theirs.kind, theirs.micro_batch) != (kind, event.micro_batch):
+                    if partner[theirs.kind][0] == -offset:  # same channel, wrong pairing
+                        raise AssertionError(f"stage {stage} {event} meets {theirs}")
+                    break  # the partner waits on its other channel
+                done[stage].append(event)
+                done[other].append(theirs)
+                position[stage] += 1
+                position[other] += 1
+                moved = True
+        if not moved:
+            raise AssertionError(f"deadlock at {position}")
+    return done
+
+
+@no_deadline
+@given(kind=kinds, p=st.integers(1, 5), m=st.integers(1, 8))
+def test_stage_events_pair_every_hand_over_and_never_deadlock(kind, p, m):
+    events = stage_events(kind, p, m)
+    done = _run_blocking(events)
+    for stage, program in enumerate(done):
+        seen = set()
+        for event in program:
+            b = event.micro_batch
+            if event.kind == "forward" and stage > 0:
+                assert ("recv_activation", b) in seen  # its input arrived first
+            if event.kind == "backward":
+                assert ("forward", b) in seen
+                if stage < p - 1:
+                    assert ("recv_gradient", b) in seen
+            if event.kind == "send_activation":
+                assert ("forward", b) in seen
+            if event.kind == "send_gradient":
+                assert ("backward", b) in seen
+            seen.add((event.kind, b))
+        computes = {(k, b) for k, b in seen if k in ("forward", "backward")}
+        assert computes == {(k, b) for k in ("forward", "backward") for b in range(m)}
+
+
+def test_stage_events_keep_each_schedule_on_the_middle_stages():
+    def computes(kind):
+        return [(e.kind, e.micro_batch) for e in stage_events(kind, 3, 4)[0]
+                if e.kind in ("forward", "backward")]
+
+    assert computes("gpipe") == [("forward", b) for b in range(4)] + \
+        [("backward", b) for b in range(4)]
+    assert computes("1f1b")[:4] == [("forward", 0), ("forward", 1), ("forward", 2),
+                                    ("backward", 0)]  # warm-up of p - 1 = 2, then alternate
+    last = [(e.kind, e.micro_batch) for e in stage_events("gpipe", 3, 4)[2]
+            if e.kind in ("forward", "backward")]
+    assert last[:2] == [("forward", 0), ("backward", 0)]  # the last stage fuses F and B
+
+
+def test_schedule_kind_reads_mindspores_pipeline_config():
+    assert schedule_kind(None) == "1f1b" and schedule_kind({}) == "1f1b"
+    assert schedule_kind({"pipeline_scheduler": "gpipe", "pipeline_interleave": False}) == "gpipe"
+    with pytest.raises(ParallelConfigError, match=r"'seqpipe' is not one of \['gpipe', '1f1b'\]"):
+        schedule_kind({"pipeline_scheduler": "seqpipe"})

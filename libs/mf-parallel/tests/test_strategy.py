@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -46,6 +47,14 @@ def test_write_then_read_gives_the_same_strategy(tmp_path, strategy):
     assert data["mesh"] == {"axes": ["pp", "dp", "mp"], "sizes": [2, 2, 2]}
     assert data["parameters"]["layers.0.wq.weight"] == {"shape": [8, 8], "stage": 0,
                                                         "spec": ["mp", None]}
+
+
+def test_vocab_emb_dp_keeps_what_is_outside_the_layers_whole():
+    split = Strategy.from_plan(PLAN, PARAMS, dataclasses.replace(CONFIG, vocab_emb_dp=False), 4)
+    assert split.params["embed.weight"].spec == (("mp",), ())
+    whole = Strategy.from_plan(PLAN, PARAMS, CONFIG, 4)  # MindFormers' default: vocab_emb_dp
+    assert whole.params["embed.weight"].spec == ((), ())
+    assert whole.params["layers.0.wq.weight"].spec == split.params["layers.0.wq.weight"].spec
 
 
 def test_stages_follow_the_layers(strategy):

@@ -265,13 +265,18 @@ class ParallelConfig:
                 splits.append(("vocab_size", dims.vocab_size))
             if self.use_seq_parallel:
                 splits.append(("seq_length", dims.seq_length))
+            hints = {
+                "vocab_size": "; set vocab_emb_dp to keep the vocabulary whole",
+                # Each rank must hold whole key/value heads with the query heads that read
+                # them; Megatron-LM requires the same (num_query_groups % tensor parallel).
+                "n_kv_heads": "; each model-parallel rank needs whole key/value heads, so "
+                              "model_parallel must divide n_kv_heads",
+            }
             for name, size in splits:
                 if size % mp:
                     raise ParallelConfigError(
                         f"{name}({size}) is not divisible by model_parallel({mp}): "
-                        f"{size} % {mp} = {size % mp}"
-                        + ("; set vocab_emb_dp to keep the vocabulary whole"
-                           if name == "vocab_size" else "")
+                        f"{size} % {mp} = {size % mp}" + hints.get(name, "")
                     )
         if pp != -1 and dims.num_layers < pp:
             raise ParallelConfigError(

@@ -106,8 +106,15 @@ def stage_layer_counts(stages: Sequence[int], pipeline_stage: int) -> list[int]:
     return [sum(1 for s in stages if s == stage) for stage in range(pipeline_stage)]
 
 
-# Transformer layers are named `...layers.<index>.` in every family mf ports (LLaMA, GPT, GLM).
-LAYER_NAME = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+# Transformer layers are `...layers.<index>.` (LLaMA, GLM, GLM2) or `...blocks.<index>.` (GPT-2,
+# BLOOM, PanGu-Alpha) in the families mf ports, with MindFormers' parameter names.
+LAYER_NAME = re.compile(r"(?:^|\.)(?:layers|blocks)\.(\d+)\.")
+
+
+def layer_of(name: str, layer_name: re.Pattern = LAYER_NAME) -> int | None:
+    """The transformer layer a parameter belongs to, or None (embedding, final norm, head)."""
+    found = layer_name.search(name)
+    return None if found is None else int(found.group(1))
 
 
 def parameter_stages(
@@ -125,11 +132,10 @@ def parameter_stages(
     stages: dict[str, int] = {}
     seen_layer = False
     for name in names:
-        found = layer_name.search(name)
-        if found is None:
+        layer = layer_of(name, layer_name)
+        if layer is None:
             stages[name] = last if seen_layer else 0
             continue
-        layer = int(found.group(1))
         if layer >= len(layer_stages):
             raise ParallelConfigError(
                 f"parameter {name!r} belongs to layer {layer}, but the model has "
@@ -297,3 +303,69 @@ def in_flight_micro_batches(kind: ScheduleKind, stage: int, num_stages: int,
     if kind == "gpipe":
         return num_micro_batches
     return min(num_stages - stage, num_micro_batches)
+
+
+# -- running a schedule over real ranks -----------------------------------------------------
+
+EventKind = Literal["forward", "backward", "send_activation", "recv_activation",
+                    "send_gradient", "recv_gradient"]
+
+
+class Event(NamedTuple):
+    """One thing a stage does: compute a micro-batch, or hand a tensor to or from a neighbour.
+
+    An activation goes from stage s to s + 1 after s's forward of that micro-batch; a gradient
+    from s + 1 back to s after s + 1's backward.
+    """
+
+    kind: EventKind
+    micro_batch: int
+
+
+def stage_events(kind: ScheduleKind, num_stages: int, num_micro_batches: int) -> list[list[Event]]:
+    """What each stage does, in order, hand-overs included: events[stage].
+
+    A hand-over is a blocking rendezvous of its two stages (on CPU, an AllReduce in their
+    two-rank group), and an AllReduce pairs calls by their order, not by what they carry. So
+    every stage takes its events from one total order of the whole pipeline's events: the
+    simulated timeline of the schedule, a hand-over at the moment its tensor is produced and
+    before any step starting then, ties broken the same way on both sides. No stage then waits
+    for a partner that waits for something later: the earliest unfinished event always has both
+    its partners ready. The last stage runs each micro-batch's backward right after its forward
+    (nothing downstream to wait for), so a runner may fuse them into one compiled call.
+    """
+    programs = stage_programs(kind, num_stages, num_micro_batches)
+    last = num_stages - 1
+    programs[last] = [Step(last, m, phase) for m in range(num_micro_batches)
+                      for phase in ("forward", "backward")]
+    timeline = simulate(programs)
+    ordered: list[tuple[tuple, int, Event]] = []  # (sort key, stage, event)
+    for slot in timeline.slots:
+        stage, m, phase = slot.step
+        ordered.append(((slot.start, 1, stage, 0, m), stage, Event(phase, m)))
+        if phase == "forward" and stage < last:  # activation: stage -> stage + 1
+            key = (slot.end, 0, stage, 0, m)
+            ordered.append((key, stage, Event("send_activation", m)))
+            ordered.append((key, stage + 1, Event("recv_activation", m)))
+        if phase == "backward" and stage > 0:  # gradient: stage -> stage - 1
+            key = (slot.end, 0, stage - 1, 1, m)
+            ordered.append((key, stage, Event("send_gradient", m)))
+            ordered.append((key, stage - 1, Event("recv_gradient", m)))
+    ordered.sort(key=lambda item: item[0])
+    return [[event for _, s, event in ordered if s == stage] for stage in range(num_stages)]
+
+
+def schedule_kind(pipeline_config: object) -> ScheduleKind:
+    """The schedule a run YAML asks for: MindSpore's `parallel.pipeline_config.pipeline_scheduler`
+    ("1f1b", its default, or "gpipe"), which MindFormers passes to set_auto_parallel_context."""
+    if pipeline_config is None:
+        return "1f1b"
+    if not isinstance(pipeline_config, dict):
+        raise ParallelConfigError(
+            f"parallel.pipeline_config must be a mapping, got {pipeline_config!r}")
+    value = pipeline_config.get("pipeline_scheduler", "1f1b")
+    if value not in SCHEDULES:
+        raise ParallelConfigError(
+            f"parallel.pipeline_config.pipeline_scheduler {value!r} is not one of "
+            f"{list(SCHEDULES)} (MindSpore's seqpipe and zero-bubble schedules are not in mf)")
+    return value

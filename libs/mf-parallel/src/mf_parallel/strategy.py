@@ -39,7 +39,7 @@ from mf_parallel.errors import (
 )
 from mf_parallel.layout import Layout, optimizer_layout
 from mf_parallel.mesh import PARALLEL_AXES, Mesh
-from mf_parallel.pipeline import assign_stages, parameter_stages
+from mf_parallel.pipeline import assign_stages, layer_of, parameter_stages
 from mf_parallel.plan import ShardingPlan, resolve_plan, stage_mesh
 
 FORMAT = "mf-parallel-strategy"
@@ -71,13 +71,25 @@ class Strategy:
         num_layers: int,
         offset: int | Sequence[int] = 0,
     ) -> Strategy:
-        """Resolve `plan` over `params` and place them on stages (MindFormers' `offset`)."""
+        """Resolve `plan` over `params` and place them on stages (MindFormers' `offset`).
+
+        With `vocab_emb_dp` (MindFormers' default) the parameters outside the transformer
+        layers (embedding, final norm, LM head) are whole on every model-parallel rank, as
+        MindFormers keeps the embedding and head then; the plan's "mp" splits of them apply
+        only with `vocab_emb_dp: false`.
+        """
         params = [(name, tuple(shape)) for name, shape in params]
         layouts = resolve_plan(plan, params, config)
         layer_stages = assign_stages(num_layers, config.pipeline_stage, offset)
         stages = parameter_stages([name for name, _ in params], layer_stages)
+
+        def spec(name: str, layout: Layout) -> tuple[tuple[str, ...], ...]:
+            if config.vocab_emb_dp and layer_of(name) is None:
+                return tuple(tuple(a for a in axes if a != "mp") for axes in layout.spec)
+            return layout.spec
+
         return cls(config, {
-            name: ParamStrategy(layout.shape, stages[name], layout.spec)
+            name: ParamStrategy(layout.shape, stages[name], spec(name, layout))
             for name, layout in layouts.items()
         })
 

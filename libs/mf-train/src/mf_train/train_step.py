@@ -91,6 +91,11 @@ class TrainStep(nn.Cell):
         return loss
 
     def update_graph(self, tokens, scale):
+        loss, grads = self.gradients_graph(tokens, scale)
+        return self.apply_gradients(grads, loss, scale)
+
+    def gradients_graph(self, tokens, scale):
+        """(loss, gradients) of the last micro batch plus what the earlier ones accumulated."""
         loss, grads = self.grad_fn(tokens, scale)
         if self.micro_batches > 1:
             grads = tuple(buffer + grad
@@ -99,14 +104,27 @@ class TrainStep(nn.Cell):
             for buffer in self.accumulated:
                 ops.assign(buffer, ops.zeros_like(buffer))
             ops.assign(self.accumulated_loss, ops.zeros_like(self.accumulated_loss))
-        if self.allreduce is not None:
-            grads = tuple(self.allreduce(grad) for grad in grads)
-            loss = self.allreduce(loss)
+        return loss, grads
+
+    # The two places a model-parallel step differs (mf_train.parallel_step overrides them).
+    def reduce_gradients(self, grads, loss):
+        """Sum the gradients and the loss over the data-parallel ranks."""
+        if self.allreduce is None:
+            return grads, loss
+        return tuple(self.allreduce(grad) for grad in grads), self.allreduce(loss)
+
+    def gradient_norm(self, grads):
+        """The norm of the whole model's gradient (this process holds all of it)."""
+        return global_norm(grads)
+
+    def apply_gradients(self, grads, loss, scale):
+        """Gradients summed over micro batches -> averaged, clipped, AdamW; (loss, norm, finite)."""
+        grads, loss = self.reduce_gradients(grads, loss)
         # Averaging and clipping are one multiply per gradient, not a divide and a multiply:
         # a pass over 41M gradients costs ~30 ms on this CPU, and Div twice what Mul does.
         inverse = 1.0 / (scale * (self.micro_batches * self.world_size))
         loss = loss * inverse
-        norm = global_norm(grads) * inverse
+        norm = self.gradient_norm(grads) * inverse
         finite = ops.isfinite(norm)
         factor = inverse
         if self.max_grad_norm is not None:

@@ -55,6 +55,9 @@ class CausalLM(nn.Cell):
         self.config = config
         self.rng = np.random.default_rng(seed)
         self.ignore_index = config.ignore_token_id
+        # Key/value heads a KV cache holds per layer: this process's share once a
+        # model-parallel plan has split the heads (mf_models.parallel.shard_model).
+        self.cache_heads = config.kv_heads
 
     # ---- the family's math ------------------------------------------------------------------
     def forward_step(self, input_ids, positions, cache=None, slot=0, key_mask=None,
@@ -66,6 +69,35 @@ class CausalLM(nn.Cell):
         `key_mask` is (B, T). `last_only` applies the LM head to the last position only.
         """
         raise NotImplementedError
+
+    # ---- the cache-free forward in pieces, for pipeline stages --------------------------------
+    # A pipeline stage runs some of these; one process running all of them computes exactly
+    # forward_step(input_ids, positions, None, 0, key_mask):
+    #     x = embed(input_ids, positions); inputs = layer_inputs(positions, key_mask)
+    #     for i in range(config.num_layers): x = run_layer(i, x, inputs)
+    #     logits = head(x)
+    # Families that write them can be split over pipeline stages and model-parallel ranks.
+    def embed(self, input_ids, positions):
+        """The hidden states (B, T, C) entering layer 0."""
+        raise NotImplementedError(f"{type(self).__name__} does not split into pipeline pieces")
+
+    def layer_inputs(self, positions, key_mask):
+        """A tuple of what every layer reads besides its input (masks, rotary tables)."""
+        raise NotImplementedError(f"{type(self).__name__} does not split into pipeline pieces")
+
+    def run_layer(self, i: int, x, inputs):
+        """Layer i on hidden states x (B, T, C), without a cache."""
+        raise NotImplementedError(f"{type(self).__name__} does not split into pipeline pieces")
+
+    def head(self, x):
+        """Final norm and LM head: logits (B, T, vocab) float32 from the last layer's output."""
+        raise NotImplementedError(f"{type(self).__name__} does not split into pipeline pieces")
+
+    @classmethod
+    def splits_into_pieces(cls) -> bool:
+        """Whether this family writes the pieces above (so it runs model- and pipeline-parallel)."""
+        return all(getattr(cls, name) is not getattr(CausalLM, name)
+                   for name in ("embed", "layer_inputs", "run_layer", "head"))
 
     # ---- positions: the family's rule, so GLM's 2-D positions plug into the same loop ---------
     def prefill_positions(self, attention_mask: np.ndarray,
@@ -141,7 +173,7 @@ class CausalLM(nn.Cell):
         if batch_size < 1 or max_length < 1:
             raise ModelConfigError(f"batch_size({batch_size}) and max_length({max_length}) "
                                    "must be >= 1")
-        return KVCache(cfg.num_layers, batch_size, cfg.kv_heads, max_length, cfg.head_dim,
+        return KVCache(cfg.num_layers, batch_size, self.cache_heads, max_length, cfg.head_dim,
                        dtype or cfg.compute_dtype)
 
     def step_function(self, cache: KVCache | None, last_only: bool = True) -> StepFunction:

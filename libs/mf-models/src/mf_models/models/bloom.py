@@ -25,8 +25,8 @@ from mf_models.modules.layers import (
     Embedding,
     LayerNorm,
     MappingMLP,
+    TiedLMHead,
     linear,
-    tied_logits,
     tied_table,
 )
 
@@ -134,6 +134,7 @@ class BloomLMHeadModel(CausalLM):
     def __init__(self, config: BloomConfig, seed: int = 0):
         super().__init__(config, seed)
         self.transformer = BloomModel(config, self.rng)
+        self.lm_head = TiedLMHead()  # logits from the token embedding table
         self.compute_dtype = DTYPE[config.compute_dtype]
         self.load_checkpoint_from_config()
 
@@ -146,6 +147,5 @@ class BloomLMHeadModel(CausalLM):
         h = self.transformer(input_ids, cache, slot, key_mask, table)  # (B, T, C)
         if last_only:
             h = h[:, -1:, :]  # (B, 1, C)
-        table = ops.cast(table, self.compute_dtype)
-        logits = tied_logits(h, table)  # (B, T, V)
+        logits = self.lm_head(h, ops.cast(table, self.compute_dtype))  # (B, T, V)
         return ops.cast(logits, DTYPE["float32"])

@@ -20,8 +20,8 @@ from mf_models.modules.layers import (
     Embedding,
     LayerNorm,
     MappingMLP,
+    TiedLMHead,
     linear,
-    tied_logits,
     tied_table,
 )
 
@@ -85,10 +85,18 @@ class GPT2Model(nn.Cell):
         self.compute_dtype = DTYPE[config.compute_dtype]
         self.num_layers = config.num_layers
 
+    def embed(self, input_ids, positions, table=None):
+        return ops.cast(self.embedding(input_ids, positions, table), self.compute_dtype)  # (B,T,C)
+
+    def layer_inputs(self, positions, slot, key_mask):
+        """What every block reads besides x: the attention bias (B, 1, T, S)."""
+        t = positions.shape[1]
+        return (mask_to_bias(causal_allowed(slot, t, key_mask.shape[-1], key_mask)),)
+
     def construct(self, input_ids, positions, cache, slot, key_mask, table=None):
         t = input_ids.shape[1]
-        x = ops.cast(self.embedding(input_ids, positions, table), self.compute_dtype)  # (B, T, C)
-        bias = mask_to_bias(causal_allowed(slot, t, key_mask.shape[-1], key_mask))  # (B,1,T,S)
+        x = self.embed(input_ids, positions, table)  # (B, T, C)
+        (bias,) = self.layer_inputs(positions, slot, key_mask)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
         index = None if cache is None else cache_index(cache, slot, t)
         for i in range(self.num_layers):
@@ -107,6 +115,7 @@ class GPT2LMHeadModel(CausalLM):
     def __init__(self, config: GPT2Config, seed: int = 0):
         super().__init__(config, seed)
         self.backbone = GPT2Model(config, self.rng)
+        self.lm_head = TiedLMHead()  # logits from the token embedding table
         self.compute_dtype = DTYPE[config.compute_dtype]
         self.load_checkpoint_from_config()
 
@@ -118,6 +127,22 @@ class GPT2LMHeadModel(CausalLM):
         h = self.backbone(input_ids, positions, cache, slot, key_mask, table)  # (B, T, C)
         if last_only:
             h = h[:, -1:, :]  # (B, 1, C)
-        table = ops.cast(table, self.compute_dtype)
-        logits = tied_logits(h, table)  # (B, T, V)
+        return self.lm_logits(h, table)
+
+    def lm_logits(self, h, table):
+        logits = self.lm_head(h, ops.cast(table, self.compute_dtype))  # (B, T, V)
         return ops.cast(logits, DTYPE["float32"])
+
+    # ---- the cache-free forward in pieces (pipeline stages; see CausalLM) -------------------
+    def embed(self, input_ids, positions):
+        return self.backbone.embed(input_ids, positions)
+
+    def layer_inputs(self, positions, key_mask):
+        return self.backbone.layer_inputs(positions, 0, key_mask)
+
+    def run_layer(self, i, x, inputs):
+        return self.backbone.blocks[i](x, *inputs, None, None, None)
+
+    def head(self, x):
+        h = self.backbone.layernorm(x)
+        return self.lm_logits(h, self.backbone.embedding.word_embedding.table)

@@ -14,7 +14,7 @@ from mf_models.configs.llama import LlamaConfig
 from mf_models.models.base import CausalLM
 from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
 from mf_models.modules.kv_cache import cache_index, cache_write
-from mf_models.modules.layers import DTYPE, Embedding, RMSNorm, linear, tied_logits, tied_table
+from mf_models.modules.layers import DTYPE, Embedding, RMSNorm, TiedLMHead, linear, tied_table
 from mf_models.modules.rope import apply_rope, rope_tables
 
 
@@ -93,15 +93,25 @@ class LlamaModel(nn.Cell):
         self.compute_dtype = DTYPE[config.compute_dtype]
         self.num_layers = config.num_layers
 
-    def construct(self, input_ids, positions, cache, slot, key_mask, table=None):
-        b, t = input_ids.shape
-        x = ops.cast(self.tok_embeddings(input_ids, table), self.compute_dtype)  # (B, T, C)
+    def embed(self, input_ids, table=None):
+        return ops.cast(self.tok_embeddings(input_ids, table), self.compute_dtype)  # (B, T, C)
+
+    def layer_inputs(self, positions, slot, key_mask):
+        """What every layer reads besides x: rotary cos and sin (B, 1, T, D) and the attention
+        bias (B, 1, T, S)."""
+        b, t = positions.shape
         cos = ops.gather(self.cos_table, positions, 0).reshape(b, 1, t, -1)  # (B, 1, T, D)
         sin = ops.gather(self.sin_table, positions, 0).reshape(b, 1, t, -1)
         cos = ops.cast(cos, self.compute_dtype)
         sin = ops.cast(sin, self.compute_dtype)
         key_len = key_mask.shape[-1]
         bias = mask_to_bias(causal_allowed(slot, t, key_len, key_mask))  # (B, 1, T, S)
+        return cos, sin, bias
+
+    def construct(self, input_ids, positions, cache, slot, key_mask, table=None):
+        t = input_ids.shape[1]
+        x = self.embed(input_ids, table)  # (B, T, C)
+        cos, sin, bias = self.layer_inputs(positions, slot, key_mask)
         # Where this step's keys/values go in the cache: computed once, shared by every layer.
         index = None if cache is None else cache_index(cache, slot, t)
         for i in range(self.num_layers):
@@ -121,7 +131,9 @@ class LlamaForCausalLM(CausalLM):
         super().__init__(config, seed)
         self.model = LlamaModel(config, self.rng)
         self.tie_word_embeddings = config.tie_word_embeddings
-        if not config.tie_word_embeddings:
+        if config.tie_word_embeddings:
+            self.lm_head = TiedLMHead()  # logits from the token embedding table
+        else:
             self.lm_head = linear(config, self.rng, config.hidden_size, config.vocab_size,
                                   bias=False)
         self.compute_dtype = DTYPE[config.compute_dtype]
@@ -135,8 +147,24 @@ class LlamaForCausalLM(CausalLM):
         h = self.model(input_ids, positions, cache, slot, key_mask, table)  # (B, T, C)
         if last_only:
             h = h[:, -1:, :]  # (B, 1, C): the LM head over every prompt token is wasted work
+        return self.lm_logits(h, table)
+
+    def lm_logits(self, h, table):
         if self.tie_word_embeddings:
-            logits = tied_logits(h, ops.cast(table, self.compute_dtype))
+            logits = self.lm_head(h, ops.cast(table, self.compute_dtype))
         else:
             logits = self.lm_head(h)
         return ops.cast(logits, DTYPE["float32"])  # (B, T, V)
+
+    # ---- the cache-free forward in pieces (pipeline stages; see CausalLM) -------------------
+    def embed(self, input_ids, positions):
+        return self.model.embed(input_ids)
+
+    def layer_inputs(self, positions, key_mask):
+        return self.model.layer_inputs(positions, 0, key_mask)
+
+    def run_layer(self, i, x, inputs):
+        return self.model.layers[i](x, *inputs, None, None, None)
+
+    def head(self, x):
+        return self.lm_logits(self.model.norm_out(x), self.model.tok_embeddings.table)

@@ -26,8 +26,8 @@ from mf_models.modules.layers import (
     Embedding,
     LayerNorm,
     MappingMLP,
+    TiedLMHead,
     linear,
-    tied_logits,
     tied_table,
 )
 
@@ -128,6 +128,7 @@ class PanguAlphaHeadModel(CausalLM):
     def __init__(self, config: PanguAlphaConfig, seed: int = 0):
         super().__init__(config, seed)
         self.backbone = PanguAlphaModel(config, self.rng)
+        self.lm_head = TiedLMHead()  # logits from the token embedding table
         self.compute_dtype = DTYPE[config.compute_dtype]
         self.load_checkpoint_from_config()
 
@@ -139,5 +140,5 @@ class PanguAlphaHeadModel(CausalLM):
         h = self.backbone(input_ids, positions, cache, slot, key_mask, table)  # (B, T, C)
         if last_only:
             h = h[:, -1:, :]  # (B, 1, C)
-        table = ops.cast(table, self.compute_dtype)
-        return ops.cast(tied_logits(h, table), DTYPE["float32"])  # (B, T, V)
+        logits = self.lm_head(h, ops.cast(table, self.compute_dtype))  # (B, T, V)
+        return ops.cast(logits, DTYPE["float32"])

@@ -37,6 +37,7 @@ class Linear(nn.Cell):
         self.bias = (Parameter(filled((out_features,), 0.0, param_dtype), name="bias")
                      if bias else None)
         self.out_features = out_features
+        self.transpose_b = transpose_b  # weight stored (out, in): which dim a plan splits
         self.matmul = ops.MatMul(transpose_b=transpose_b)
         self.compute_dtype = DTYPE[compute_dtype]
 
@@ -145,6 +146,17 @@ def tied_logits(h, table):
     lead = h.shape[:-1]
     logits = _MATMUL_NT(h.reshape(-1, h.shape[-1]), table)  # (B*T, V)
     return logits.reshape(lead + (table.shape[0],))
+
+
+class TiedLMHead(nn.Cell):
+    """The LM head of a model whose output projection is its token embedding: `tied_logits`.
+
+    A cell, though it holds no parameter, so that a parallel plan can wrap the head of a tied
+    model as it wraps an untied `lm_head` (mf-models' `parallel.shard_model`).
+    """
+
+    def construct(self, h, table):
+        return tied_logits(h, table)
 
 
 def tied_table(table, cache):
