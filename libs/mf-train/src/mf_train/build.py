@@ -13,7 +13,7 @@ on and whether the weights are already the ones to use (trained or loaded here),
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from mf_train.errors import TrainConfigError
 from mf_train.plan import Plan
-from mf_train.resolve import Run
+from mf_train.resolve import Run, uses_parallel_step
 from mf_train.run_data import RunData
 
 
@@ -138,6 +138,18 @@ class TrainingParts:
     saved_params: list[Any]
     recomputed: int  # transformer blocks recomputed in backward
     notes: list[str]
+    # which share of each global batch this rank reads: its data-parallel index of how many
+    # (every model-parallel and pipeline rank of one replica reads the same rows)
+    data_rank: int = 0
+    data_ranks: int = 1
+    part: Any = None  # mf_models.parallel.ModelPart when the model is split over ranks
+    # name -> [shape, dtype] of what a checkpoint holds, whole (a sharded save records it too)
+    signature: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def sharded(self) -> bool:
+        """This rank holds slices (of weights or optimizer state): checkpoints are sharded."""
+        return self.part is not None
 
 
 def build_training(run: Run, plan: Plan, data: RunData, slot: ModelSlot, world: Any, *,
@@ -164,15 +176,20 @@ def build_training(run: Run, plan: Plan, data: RunData, slot: ModelSlot, world: 
     model = slot.ready(base)
     slot.weights_ready = True
     saved = slot.saved_params()
+    signature = slot.signature()  # of the whole model, before any sharding
     if plan.resume is not None:
-        check_resume(plan.resume.state, signature=slot.signature(),
-                     source=str(plan.resume.path))
+        check_resume(plan.resume.state, signature=signature, source=str(plan.resume.path))
     recomputed = apply_recompute(model, config.recompute_config)
     wrapper = step_wrapper_from_config(config.runner_wrapper)
     # the whole run's rates (past the schedule's end if the run is longer): AdamW indexes
     # them with its global_step, in the graph
     assert plan.schedule is not None
     lrs = learning_rates(plan.schedule, max(plan.total_steps, plan.train_steps) + 1)
+    if uses_parallel_step(run.parallel):
+        parts = _parallel_parts(run, plan, data, model, world, lrs, wrapper, recomputed, notes,
+                                compute_metrics)
+        parts.signature = signature
+        return parts
     optimizer = build_adamw(list(model.trainable_params()), lrs, beta1=config.optimizer.beta1,
                             beta2=config.optimizer.beta2, eps=config.optimizer.eps,
                             weight_decay=config.optimizer.weight_decay)
@@ -182,7 +199,45 @@ def build_training(run: Run, plan: Plan, data: RunData, slot: ModelSlot, world: 
     return TrainingParts(model=model, optimizer=optimizer, learning_rates=lrs,
                          train_step=train_step,
                          evaluator=build_evaluator(run, model, data, world, compute_metrics),
-                         saved_params=saved, recomputed=recomputed, notes=notes)
+                         saved_params=saved, recomputed=recomputed, notes=notes,
+                         data_rank=world.rank, data_ranks=world.size, signature=signature)
+
+
+def _parallel_parts(run: Run, plan: Plan, data: RunData, model: Any, world: Any,
+                    lrs: np.ndarray, wrapper: Any, recomputed: int, notes: list[str],
+                    compute_metrics: Callable[..., dict[str, float]] | None) -> TrainingParts:
+    """The model split over the ranks by its family's plan, and its parallel step
+    (parallel_step.py): tensor and pipeline parallel, optimizer sharding, interleaving."""
+    from mf_parallel.pipeline import schedule_kind
+
+    from mf_train.parallel_step import build_parallel_step
+
+    config, parallel = run.config, run.parallel
+    step = build_parallel_step(
+        model, parallel, world.rank, learning_rates=lrs,
+        adamw={"beta1": config.optimizer.beta1, "beta2": config.optimizer.beta2,
+               "eps": config.optimizer.eps, "weight_decay": config.optimizer.weight_decay},
+        micro_batches=plan.micro_batches, interleave=parallel.micro_batch_interleave_num,
+        max_grad_norm=wrapper.max_grad_norm, skip_nonfinite=wrapper.loss_scale is not None,
+        schedule=schedule_kind(config.parallel.pipeline_config),
+        offset=config.model.model_config.get("offset", 0))
+    notes.append(f"rank {world.rank}: pipeline stage {step.part.stage} of "
+                 f"{parallel.pipeline_stage}, data-parallel share {step.data_rank} of "
+                 f"{step.data_ranks}, {len(step.part.params)} parameter slices")
+    evaluator = None
+    if data.eval is not None:
+        from mf_train.evaluation import Evaluator, metric_types
+        from mf_train.parallel_eval import ParallelEvalStep
+
+        evaluator = Evaluator(model, data.eval, eval_batch_size(run), rank=step.data_rank,
+                              world_size=step.data_ranks, metrics=metric_types(config.metric),
+                              compute_metrics=compute_metrics, step=ParallelEvalStep(step),
+                              group=step.part.groups.dp)
+    return TrainingParts(model=model, optimizer=step.optimizer, learning_rates=lrs,
+                         train_step=step, evaluator=evaluator,
+                         saved_params=list(step.part.params), recomputed=recomputed,
+                         notes=notes, data_rank=step.data_rank, data_ranks=step.data_ranks,
+                         part=step.part)
 
 
 def build_evaluator(run: Run, model: Any, data: RunData, world: Any,
@@ -204,21 +259,66 @@ def eval_batch_size(run: Run) -> int:
     return written if written is not None else run.config.runner_config.batch_size
 
 
-def restore(parts: TrainingParts, checkpoint: Any, state: Any) -> None:
-    """Weights, optimizer moments, step and loss scale of a resumed checkpoint, in place
-    (`write_in_place`: graphs compiled before keep reading the same buffers)."""
+def restore(parts: TrainingParts, run: Run, resume: Any, state: Any, rank: int) -> None:
+    """Weights, optimizer moments, step and loss scale of the checkpoint a run resumes from,
+    in place (`write_in_place`: graphs compiled before keep reading the same buffers).
+
+    A checkpoint of this run's layout gives each rank its own slices; one of another layout
+    (whole, or sharded otherwise) is resharded in memory when `auto_trans_ckpt: true`
+    (MindFormers' key), else refused naming both layouts.
+    """
     from mf_models.weights.io import write_in_place
 
     from mf_train.loss_scale import LossScale
     from mf_train.optim import load_optimizer_state
 
+    weights, optimizer = _resume_tensors(parts, run, resume.path, rank)
     params = {p.name: p for p in parts.saved_params}
-    for name, value in checkpoint.weights.items():
+    for name, value in weights.items():
         write_in_place(params[name], value)
-    load_optimizer_state(parts.optimizer, checkpoint.optimizer, str(checkpoint.path))
-    state.step = checkpoint.state.step
-    if checkpoint.state.loss_scale and state.loss_scale is not None:
-        state.loss_scale = LossScale.from_dict(checkpoint.state.loss_scale)
+    load_optimizer_state(parts.optimizer, optimizer, str(resume.path))
+    state.step = resume.state.step
+    if resume.state.loss_scale and state.loss_scale is not None:
+        state.loss_scale = LossScale.from_dict(resume.state.loss_scale)
+
+
+def _resume_tensors(parts: TrainingParts, run: Run, path: Path,
+                    rank: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    from mf_models.weights.io import read_safetensors
+
+    from mf_train.checkpoint import OPTIMIZER_FILE, WEIGHTS_FILE, load_checkpoint
+    from mf_train.errors import CheckpointMismatchError
+    from mf_train.sharded import (
+        is_sharded,
+        merge_checkpoint,
+        rank_dir,
+        read_checkpoint_tensors,
+        shard_checkpoint,
+    )
+
+    if not parts.sharded and not is_sharded(path):
+        checkpoint = load_checkpoint(path)
+        return checkpoint.weights, checkpoint.optimizer
+    tensors = read_checkpoint_tensors(path, run.config.src_strategy_path_or_dir or None)
+    wanted = parts.part.strategy if parts.sharded else None
+    if wanted is not None and tensors.strategy == wanted:
+        folder = rank_dir(path, rank)
+        return read_safetensors(folder / WEIGHTS_FILE), read_safetensors(folder / OPTIMIZER_FILE)
+    if not run.config.auto_trans_ckpt:
+        here = "one process" if wanted is None else _layout(wanted.config)
+        there = "whole" if tensors.strategy is None else _layout(tensors.strategy.config)
+        raise CheckpointMismatchError(
+            f"cannot resume from {path}: it was saved {there}, this run is {here}; set "
+            "auto_trans_ckpt: true to reshard it on resume (or mf ckpt transform it first)")
+    if wanted is None:
+        return merge_checkpoint(tensors)
+    return shard_checkpoint(tensors, wanted)[rank]
+
+
+def _layout(config: Any) -> str:
+    shard = ", optimizer_shard" if config.optimizer_shard else ""
+    return (f"dp={config.data_parallel}, mp={config.model_parallel}, "
+            f"pp={config.pipeline_stage}{shard}")
 
 
 def _np_dtype(param: Any) -> Any:

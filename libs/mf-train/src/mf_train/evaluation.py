@@ -53,15 +53,25 @@ class Evaluator:
 
     def __init__(self, model: Any, dataset: TokenDataset, batch_size: int, *, rank: int = 0,
                  world_size: int = 1, metrics: list[str] | None = None,
-                 compute_metrics: Callable[[EvalPrediction], dict[str, float]] | None = None):
-        from mf_train.train_step import EvalStep
-
+                 compute_metrics: Callable[[EvalPrediction], dict[str, float]] | None = None,
+                 step: Any = None, group: Any = None):
+        """`rank` of `world_size` replicas each score a share of the dataset; `step` scores a
+        batch (default: EvalStep over the whole model; a split model's ParallelEvalStep) and
+        `group` (an mf_parallel Group, default the world) sums the replicas' shares."""
         self.dataset = dataset
         self.batch_size = batch_size
         self.rank, self.world_size = rank, world_size
         self.metrics = metrics or ["PerplexityMetric"]
         self.compute_metrics = compute_metrics
-        self.step = EvalStep(model)
+        self.group = group
+        if step is None:
+            from mf_train.train_step import EvalStep
+
+            step = EvalStep(model)
+        elif compute_metrics is not None or "Accuracy" in self.metrics:
+            raise TrainConfigError("a model split over ranks is evaluated by perplexity only; "
+                                   "metric Accuracy and compute_metrics need a whole model")
+        self.step = step
         self.model = model
 
     def _share(self) -> np.ndarray:
@@ -108,6 +118,7 @@ class Evaluator:
         import mindspore as ms
         from mindspore import ops
 
-        summed = ops.AllReduce()(ms.Tensor(np.array([nll_sum, tokens, correct], np.float64)
-                                           .astype(np.float32))).asnumpy()
+        reduce = ops.AllReduce() if self.group is None else ops.AllReduce(group=self.group.name)
+        summed = reduce(ms.Tensor(np.array([nll_sum, tokens, correct], np.float64)
+                                  .astype(np.float32))).asnumpy()
         return float(summed[0]), int(round(float(summed[1]))), int(round(float(summed[2])))

@@ -54,6 +54,12 @@ def run_job(config_path: str | Path, options: Sequence[str] = (), mode: str = "t
     run = resolve_run(config_path, options, mode=mode)
     session = RunSession(run, callbacks=callbacks, echo=echo, echo_steps=echo and step_lines,
                          random_init=random_init)
+    if mode in ("train", "finetune") and run.config.only_save_strategy:
+        job = session.save_strategy(argv)
+        if echo:
+            print(f"only_save_strategy: wrote {job.strategy}; nothing was trained",
+                  file=sys.stderr, flush=True)
+        return JobResult(mode, job=job.root)
     if mode in ("train", "finetune") and run.world_size > 1 and not launched_by_msrun():
         printer = [StepPrinter(step_lines)] if echo else []
         return launch_ranks(run, config_path, options, callbacks=[*callbacks, *printer],

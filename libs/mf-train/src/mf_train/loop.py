@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mf_parallel import write_strategy
 
 from mf_train.atomic import sweep_temporaries
 from mf_train.build import TrainingParts
@@ -40,6 +41,7 @@ from mf_train.loss_scale import LossScale
 from mf_train.optim import optimizer_state, optimizer_step
 from mf_train.plan import Plan
 from mf_train.run_data import RunData
+from mf_train.sharded import STRATEGY_FILE
 from mf_train.steplog import format_step_line
 
 
@@ -108,6 +110,7 @@ class TrainingLoop:
                  echo: bool = True, echo_steps: bool = True, model_files: Any | None = None):
         self.plan = plan
         self.data = data
+        self.parts = parts
         self.config = plan.run.config
         self.model = parts.model
         self.optimizer = parts.optimizer
@@ -145,6 +148,8 @@ class TrainingLoop:
                 log.info(line)
             if rank0:
                 sweep_temporaries(self.job.checkpoints)
+                if self.parts.sharded:  # the job's layout, beside its checkpoints
+                    write_strategy(self.parts.part.strategy, self.job.strategy / STRATEGY_FILE)
             self._status("running", "running", total_steps=self.plan.train_steps, message="")
             events.emit("start", step=self.state.step, epoch=self.state.position.epoch,
                         pid=os.getpid(), host=platform.node(),
@@ -157,8 +162,9 @@ class TrainingLoop:
             if self._eval_on() and (not self.evaluations
                                     or self.evaluations[-1].step != self.state.step):
                 self._evaluate(events, log)
-            if rank0 and (self.last_checkpoint is None
-                          or not self.last_checkpoint.name.endswith(f"-{self.state.step}")):
+            if (rank0 or self.parts.sharded) and (
+                    self.last_checkpoint is None
+                    or not self.last_checkpoint.name.endswith(f"-{self.state.step}")):
                 self._save(events, last_loss)
             seconds = time.time() - started
             summary = TrainSummary(steps=self.state.step, last_loss=last_loss,
@@ -186,8 +192,8 @@ class TrainingLoop:
         assert order is not None
         last_loss = None
         tick = time.perf_counter()
-        batches = self.data.train.batches(order, state.position, None, self.world.rank,
-                                          self.world.size)
+        batches = self.data.train.batches(order, state.position, None, self.parts.data_rank,
+                                          self.parts.data_ranks)
         for position, batch in batches:
             if state.step >= plan.train_steps:
                 break
@@ -218,7 +224,7 @@ class TrainingLoop:
             epoch_done = state.position.epoch > position.epoch
             if self._eval_due(epoch_done, position.epoch + 1):
                 self._evaluate(events, log)
-            if self.world.rank == 0 and self._save_due(epoch_done):
+            if (self.world.rank == 0 or self.parts.sharded) and self._save_due(epoch_done):
                 self._save(events, last_loss)
             self._status("running", "running")
             tick = time.perf_counter()  # evaluation and saving are not step time
@@ -286,24 +292,55 @@ class TrainingLoop:
         notify(self.callbacks, "on_evaluate", record)
 
     def _save(self, events: EventWriter, last_loss: float | None) -> None:
+        """checkpoint-<step>: rank 0 writes the whole model; a sharded run's ranks each write
+        their slices and rank 0 makes the checkpoint appear once all have (sharded.py)."""
         state = self.state
-        weights = {p.name: p.asnumpy() for p in self.saved_params}
         trainer_state = TrainerState(
             step=state.step, epoch=state.position.epoch,
             data_position=state.position.to_dict(), rng=capture_all_rng(),
             config_fingerprint=self.plan.run.fingerprint(),
-            trajectory=dict(self.plan.trajectory),
+            trajectory=dict(self.plan.trajectory), model_signature=dict(self.parts.signature),
             metrics={} if last_loss is None else {"loss": last_loss},
             loss_scale=state.loss_scale.to_dict() if state.loss_scale else {})
-        path = save_checkpoint(self.job.checkpoints, weights, optimizer_state(self.optimizer),
-                               trainer_state, self.settings.plan.save_total_limit,
-                               self.model_files)
+        weights = {p.name: p.asnumpy() for p in self.saved_params}
+        if self.parts.sharded:
+            path = self._save_sharded(weights, trainer_state)
+        else:
+            path = save_checkpoint(self.job.checkpoints, weights,
+                                   optimizer_state(self.optimizer), trainer_state,
+                                   self.settings.plan.save_total_limit, self.model_files)
         self.last_checkpoint = path
-        events.emit("checkpoint", step=state.step, epoch=state.position.epoch, path=str(path),
-                    message=f"saved {path.name}")
-        if self._log is not None:
-            self._log.info(f"saved {path}")
+        if self.world.rank == 0:
+            events.emit("checkpoint", step=state.step, epoch=state.position.epoch,
+                        path=str(path), message=f"saved {path.name}")
+            if self._log is not None:
+                self._log.info(f"saved {path}")
         notify(self.callbacks, "on_save", path, state.step)
+
+    def _save_sharded(self, weights: dict[str, Any], trainer_state: TrainerState) -> Path:
+        from mf_train.checkpoint import checkpoint_dir, rotate_checkpoints
+        from mf_train.sharded import finalize_sharded, staging_dir, write_rank_shard
+
+        staging = staging_dir(self.job.checkpoints, self.state.step)
+        final = checkpoint_dir(self.job.checkpoints, self.state.step)
+        write_rank_shard(staging, self.world.rank, weights, optimizer_state(self.optimizer))
+        barrier()  # every rank's folder is on disk before rank 0 completes the checkpoint
+        if self.world.rank == 0:
+            finalize_sharded(staging, final, self.parts.part.strategy,
+                             trainer_state.to_json(), self.model_files)
+            limit = self.settings.plan.save_total_limit
+            if limit is not None:
+                rotate_checkpoints(self.job.checkpoints, limit)
+        barrier()  # no rank moves on (or ends) before the checkpoint exists
+        return final
+
+
+def barrier() -> None:
+    """Wait for every rank: an all-reduce over the world group (the CPU backend has it)."""
+    import mindspore as ms
+    from mindspore import ops
+
+    ops.AllReduce()(ms.Tensor(np.ones(1, np.float32))).asnumpy()
 
 
 class _Log:

@@ -19,17 +19,20 @@ from mf_train.errors import CheckpointMismatchError, TrainConfigError
 # and change nothing in the math mf runs, so they are reported as inert rather than refused.
 KNOWN_INERT_MODEL_KEYS = frozenset({
     "batch_size", "type", "model_type", "use_flash_attention", "use_paged_attention",
-    "offset", "use_past_shard", "extend_method", "is_dynamic", "use_kvcache_op",
+    "use_past_shard", "extend_method", "is_dynamic", "use_kvcache_op",
     "is_flexible_shape", "use_rope_slice", "fine_grain_interleave", "qkv_concat",
     "parallel_config", "moe_config", "block_size", "num_blocks", "repetition_penalty",
     "max_decode_length", "top_k", "top_p", "do_sample", "post_layernorm_residual",
     "scaling_factor", "rotary_dtype", "embedding_init_type", "dropout_prob",
     "hidden_dropout_prob", "attention_probs_dropout_prob", "hidden_dropout_rate",
-    "attention_dropout_rate", "hidden_act", "pet_config", "use_flash_attention_2",
+    "attention_dropout_rate", "hidden_act", "use_flash_attention_2",
     "use_prompt_flash_attention", "use_incre_flash_attention", "pp_interleave_num",
     "use_ring_attention", "use_attn_mask_compression", "use_eod_attn_mask_compression",
     "max_position_embedding",
 })
+# model_config keys mf-train reads itself: LoRA's settings and the pipeline's layer offset
+# (MindFormers' `offset`: layers moved between stages, mf_parallel.assign_stages).
+TRAINER_MODEL_KEYS = ("pet_config", "offset")
 RECOMPUTE_KEYS = ("recompute", "select_recompute", "parallel_optimizer_comm_recompute",
                   "mp_comm_recompute", "recompute_slice_activation")
 
@@ -52,7 +55,7 @@ def model_config_from_run(model_config: dict[str, Any], arch: dict[str, Any],
     fields = sorted(type(config).field_names())
     ignored = []
     for key in values:
-        if key in fields or key in ("type", "model_type"):
+        if key in fields or key in ("type", "model_type") or key in TRAINER_MODEL_KEYS:
             continue
         close = difflib.get_close_matches(key, fields, n=1, cutoff=0.8)
         if close and key not in KNOWN_INERT_MODEL_KEYS:
@@ -113,7 +116,12 @@ def read_start_weights(source: str | Path, model: Any) -> dict[str, Any]:
     path = Path(source).expanduser()
     refuse_pickle(path)
     if path.is_dir() and is_training_checkpoint(path):
-        return read_weight_file(resolve_checkpoint(path) / WEIGHTS_FILE)
+        from mf_train.sharded import is_sharded, merge_checkpoint, read_checkpoint_tensors
+
+        checkpoint = resolve_checkpoint(path)
+        if is_sharded(checkpoint):  # a sharded save: its slices merged into whole tensors
+            return merge_checkpoint(read_checkpoint_tensors(checkpoint))[0]
+        return read_weight_file(checkpoint / WEIGHTS_FILE)
     return read_checkpoint(source, model.config)
 
 

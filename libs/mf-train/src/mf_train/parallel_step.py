@@ -84,8 +84,9 @@ class StageLoss(nn.Cell):
     """One pipeline stage's forward on a micro batch: the hidden states it hands on, or on the
     last stage the mean token loss. Without a pipeline it is the whole model's loss."""
 
-    def __init__(self, part: ModelPart, interleave: int):
+    def __init__(self, part: ModelPart, interleave: int, per_row: bool = False):
         super().__init__(auto_prefix=False)
+        self.per_row = per_row  # the last stage returns each row's NLL sum (evaluation)
         self.model = part.model
         self.first, self.last = part.is_first_stage, part.is_last_stage
         self.whole = self.first and self.last
@@ -103,15 +104,19 @@ class StageLoss(nn.Cell):
     def block(self, hidden, tokens):
         ids = tokens[:, :-1]
         if self.whole:  # the model's own training forward
-            return self.nll(self.model(ids), tokens[:, 1:]).mean()
+            return self.reduce(self.nll(self.model(ids), tokens[:, 1:]))
         positions = ops.relu(ops.cumsum(ops.ones_like(ids), -1) - 1)  # (B, T): 0, 1, ...
         x = self.model.embed(ids, positions) if self.first else hidden
         inputs = self.model.layer_inputs(positions, ops.ones_like(ids))
         for i in self.layers:
             x = self.model.run_layer(i, x, inputs)
         if self.last:
-            return self.nll(self.model.head(x), tokens[:, 1:]).mean()
+            return self.reduce(self.nll(self.model.head(x), tokens[:, 1:]))
         return x  # (B, T, C)
+
+    def reduce(self, nll):
+        """(B, T) token NLL -> the mean (training), or each row's sum (B,) (evaluation)."""
+        return nll.sum(-1) if self.per_row else nll.mean()
 
     def construct(self, hidden, tokens):
         if self.interleave == 1:

@@ -115,7 +115,7 @@ class Plan:
 
 
 def plan_run(run: Run, data: RunData | None = None, *, resume_from: str | Path | None = None,
-             rank: int = 0, new_job: bool | None = None) -> Plan:
+             rank: int = 0, new_job: bool | None = None, check_memory: bool = True) -> Plan:
     """The plan of `run`; with `data`, also its steps, schedule, order and resume point.
 
     `new_job` (default: a train/finetune run that is not resuming, on rank 0) checks that
@@ -128,7 +128,7 @@ def plan_run(run: Run, data: RunData | None = None, *, resume_from: str | Path |
         output = claim_output(run.config.output_dir, kind="job", what="output_dir",
                               overwrite=run.config.overwrite_output_dir,
                               hint="choose another output_dir")
-    memory = memory_need(run)
+    memory = memory_need(run) if check_memory else None
     notes = list(run.notes)
     if output is not None and output.note:
         notes.append(output.note)

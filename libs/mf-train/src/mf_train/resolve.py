@@ -220,12 +220,38 @@ def resolve_parallel(config: RunConfig, model_config: Any) -> Any:
                                "a run YAML does not give: write every degree")
     parallel = parallel.validate(world_size=degrees[0] * degrees[1] * degrees[2],
                                  dims=model_dims_of(model_config))
-    if parallel.model_parallel != 1 or parallel.pipeline_stage != 1:
+    if parallel.model_parallel > 1 or parallel.pipeline_stage > 1:
+        _check_model_parallel_run(config, model_config, parallel)
+    if config.runner_config.batch_size % parallel.micro_batch_interleave_num:
         raise TrainConfigError(
-            f"parallel_config asks for model_parallel({parallel.model_parallel}) and "
-            f"pipeline_stage({parallel.pipeline_stage}); mf-train trains data parallel only "
-            "so far, so both must be 1 (`mf parallel check` shows the other layouts)")
+            f"runner_config.batch_size({config.runner_config.batch_size}) is not divisible by "
+            f"micro_batch_interleave_num({parallel.micro_batch_interleave_num}): each micro "
+            "batch is cut into that many interleaved row blocks")
     return parallel
+
+
+def uses_parallel_step(parallel: Any) -> bool:
+    """True when a run needs mf-train's parallel step (parallel_step.py): any split of the
+    model, the optimizer state or the micro batch; plain data parallel uses TrainStep."""
+    return (parallel.model_parallel > 1 or parallel.pipeline_stage > 1
+            or parallel.micro_batch_interleave_num > 1
+            or (parallel.optimizer_shard and parallel.data_parallel > 1))
+
+
+def _check_model_parallel_run(config: RunConfig, model_config: Any, parallel: Any) -> None:
+    """What a model or pipeline parallel run cannot do (yet), before any rank starts."""
+    from mf_models.parallel import check_parallel_support
+    from mf_models.registry import family_of_config
+
+    try:
+        check_parallel_support(family_of_config(model_config).model_class(), parallel)
+    except Exception as exc:  # mf-models' one-line config error, as a run-config error
+        raise TrainConfigError(str(exc)) from None
+    layout = (f"model_parallel({parallel.model_parallel}) x "
+              f"pipeline_stage({parallel.pipeline_stage})")
+    if config.model.model_config.get("pet_config"):
+        raise TrainConfigError(f"LoRA (model_config.pet_config) with {layout}: LoRA trains data "
+                               "parallel only; set both to 1")
 
 
 def model_dims_of(model_config: Any) -> Any:

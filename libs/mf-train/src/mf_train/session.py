@@ -111,6 +111,21 @@ class RunSession:
         plan, data, new_job = self.plan()
         return plan, data, self.job(plan, argv, new_job)
 
+    def save_strategy(self, argv: Sequence[str] | None = None) -> JobDir:
+        """`only_save_strategy: true` (MindFormers' key): the run's strategy file in a new job
+        directory's strategy/, and nothing trained (e.g. to plan checkpoints for another
+        cluster). The model is built once to list its parameters."""
+        from mf_train.sharded import save_strategy_only
+
+        plan = plan_run(self.run, new_job=True, check_memory=False)
+        job = self.job(plan, argv, new_job=True)
+        params = [(p.name, tuple(p.shape)) for p in self.slot.model.get_parameters()]
+        path = save_strategy_only(self.run.model_config, params, self.run.parallel,
+                                  job.strategy,
+                                  offset=self.run.config.model.model_config.get("offset", 0))
+        job.write_status("finished", message=f"only_save_strategy: wrote {path}")
+        return job
+
     def resume_source(self, resume_from: str | Path | bool | None = None,
                       resume_training: bool | None = None) -> Path | None:
         """The checkpoint a run resumes from, or None for a fresh start."""
@@ -167,7 +182,6 @@ class RunSession:
 
     def _loop(self, plan: Plan, data: RunData, parts: Any, world: Any,
               job: JobDir) -> TrainSummary:
-        from mf_train.checkpoint import load_checkpoint
         from mf_train.loop import LoopState, TrainingLoop, restore_all_rng
         from mf_train.loss_scale import step_wrapper_from_config
 
@@ -177,7 +191,7 @@ class RunSession:
                           .loss_scale)
         notes = list(parts.notes)
         if plan.resume is not None:
-            restore(parts, load_checkpoint(plan.resume.path), state)
+            restore(parts, run, plan.resume, state, world.rank)
             restore_all_rng(plan.resume.state.rng)
             if run.ignore_data_skip:
                 # Hugging Face's ignore_data_skip: weights and optimizer resume, the data

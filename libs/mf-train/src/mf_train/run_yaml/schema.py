@@ -53,8 +53,7 @@ class ParallelContext(Section):
 
     INERT = frozenset({"search_mode", "enable_alltoall", "full_batch", "enable_parallel_optimizer",
                        "strategy_ckpt_save_file", "strategy_ckpt_config",
-                       "parallel_optimizer_config", "dataset_strategy", "loss_repeated_mean",
-                       "pipeline_config"})
+                       "parallel_optimizer_config", "dataset_strategy", "loss_repeated_mean"})
     parallel_mode: int = 0  # 0 data, 1 semi-auto, 2 auto, 3 hybrid
     gradients_mean: bool = True
     enable_alltoall: bool = False
@@ -66,6 +65,7 @@ class ParallelContext(Section):
     parallel_optimizer_config: dict[str, Any] = field(default_factory=dict)
     dataset_strategy: str | list[Any] = "full_batch"
     loss_repeated_mean: bool = False
+    # MindSpore's pipeline_scheduler ("1f1b" | "gpipe") picks mf's pipeline schedule
     pipeline_config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -187,8 +187,7 @@ class ModelSection(Section):
 class RunConfigSchema(Section):
     """The top level of a run YAML."""
 
-    INERT = frozenset({"auto_trans_ckpt", "src_strategy_path_or_dir", "only_save_strategy",
-                       "moe_config", "profile",
+    INERT = frozenset({"moe_config", "profile",
                        "profile_start_step", "profile_stop_step", "init_start_profile",
                        "profile_communication", "profile_memory", "auto_tune",
                        "filepath_prefix", "autotune_per_step", "remote_save_url", "layer_scale",
