@@ -1,0 +1,55 @@
+"""Live charts of the job's series (loss, learning rate, grad norm, throughput) with plotext.
+
+A chart redraws only when its series changed and it is on screen, at most MAX_FPS times a
+second: plotext renders in Python, and a monitor must stay cheap beside a running job.
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual.containers import Grid
+from textual_plotext import PlotextPlot
+
+CHARTS = (("loss", "loss (rank 0)"), ("lr", "learning rate"), ("grad_norm", "grad norm"),
+          ("tokens_per_s", "tokens/s (all ranks)"))
+MAX_FPS = 2.0
+
+
+class SeriesChart(PlotextPlot):
+    def __init__(self, series: str, title: str, **kwargs):
+        super().__init__(**kwargs)
+        self.series = series
+        self.title = title
+        self._drawn: tuple[int, float] | None = None  # (points, last value) last drawn
+        self._last_draw = 0.0
+
+    def on_mount(self) -> None:
+        self.plt.title(self.title)
+
+    def show(self, points: tuple[tuple[int, float], ...]) -> None:
+        key = (len(points), points[-1][1] if points else 0.0)
+        now = time.monotonic()
+        if key == self._drawn or now - self._last_draw < 1.0 / MAX_FPS:
+            return
+        self._drawn, self._last_draw = key, now
+        plt = self.plt
+        plt.clear_data()
+        plt.title(self.title)
+        if points:
+            plt.plot([p[0] for p in points], [p[1] for p in points], marker="braille")
+        self.refresh()
+
+
+class Charts(Grid):
+    DEFAULT_CSS = """
+    Charts { grid-size: 2 2; grid-gutter: 0 1; }
+    """
+
+    def compose(self):
+        for series, title in CHARTS:
+            yield SeriesChart(series, title, id=f"chart-{series}")
+
+    def show(self, series: dict[str, tuple[tuple[int, float], ...]]) -> None:
+        for chart in self.query(SeriesChart):
+            chart.show(series.get(chart.series, ()))
