@@ -34,11 +34,22 @@ def mf_argv() -> list[str]:
 
 
 def shown(argv: list[str]) -> str:
-    """The command as a person would type it: `mf ...` instead of the script's full path."""
+    """The command as a person would type it here: `mf ...` instead of the script's full path,
+    and paths inside the current folder relative to it."""
     head = mf_argv()
     if argv[:len(head)] == head:
         argv = ["mf", *argv[len(head):]]
-    return shlex.join(argv)
+    here = Path.cwd()
+    return shlex.join(_relative(arg, here) for arg in argv)
+
+
+def _relative(arg: str, here: Path) -> str:
+    if not os.path.isabs(arg):
+        return arg
+    try:
+        return str(Path(arg).relative_to(here))
+    except ValueError:
+        return arg
 
 
 def train_argv(config: str | Path, options: list[str], mode: str = "train") -> list[str]:

@@ -48,6 +48,7 @@ class SetupScreen(Screen):
         self.base = None
         self.check: SetupCheck | None = None
         self._serial = 0
+        self._checked_serial = -1
         self._timer = None
         self._filling = False
         start = config or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else "")
@@ -191,6 +192,11 @@ class SetupScreen(Screen):
 
     # ---- checking -------------------------------------------------------------------------
 
+    @property
+    def settled(self) -> bool:
+        """The shown check answers the newest edit."""
+        return self._checked_serial == self._serial
+
     def form(self) -> SetupForm:
         values = {name: self.query_one(f"#{name}", Input).value
                   for name in (*TEXT_FIELDS, *NUMBER_FIELDS)}
@@ -235,6 +241,7 @@ class SetupScreen(Screen):
             return  # answers an older edit
         check = message.check
         self.check = check
+        self._checked_serial = message.serial
         for name in NUMBER_FIELDS:
             self.query_one(f"#{name}", Input).set_class(name in check.errors, "-invalid")
         problems = list(check.errors.values())
