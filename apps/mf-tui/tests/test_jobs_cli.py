@@ -96,3 +96,31 @@ def test_stop_signals_the_launchers_process_group_and_records_it(tmp_path):
     finally:
         if launcher.poll() is None:
             launcher.kill()
+
+
+def test_tui_of_a_missing_job_is_one_line(tmp_path, capsys):
+    assert cli.main(["tui", str(tmp_path / "nope")]) == 2
+    assert "no such job directory" in capsys.readouterr().err
+
+
+def test_the_first_screen_imports_neither_mindspore_nor_numpy(tmp_path):
+    write_job(tmp_path / "job", host="elsewhere", finished=True)
+    code = f"""
+import asyncio, sys
+from mf_tui.app import MFApp
+async def main():
+    app = MFApp(root={str(tmp_path)!r}, poll_interval=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one("#jobs-table")
+        for _ in range(200):
+            if table.row_count:
+                break
+            await pilot.pause(0.05)
+        assert table.row_count == 1, "no job listed"
+asyncio.run(main())
+heavy = [m for m in ("mindspore", "numpy") if m in sys.modules]
+assert not heavy, heavy
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

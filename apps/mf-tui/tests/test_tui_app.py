@@ -261,3 +261,16 @@ async def test_generate_says_what_is_wrong_inline(tmp_path):
         screen.query_one("#temperature", Input).value = "-1"
         with pytest.raises(ValueError, match="temperature"):
             screen.settings()
+
+
+async def test_the_command_palette_opens_a_job(tmp_path):
+    write_job(tmp_path / "palette-job", host="elsewhere", finished=True)
+    app = MFApp(root=tmp_path, poll_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.known_jobs)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"open job palette")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
+        assert app.screen.job.name == "palette-job"
