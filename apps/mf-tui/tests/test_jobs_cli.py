@@ -124,3 +124,27 @@ assert not heavy, heavy
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_stop_reaches_ranks_in_process_groups_of_their_own(tmp_path):
+    # msrun starts each rank in a process group of its own: `--job <dir>` names it the job's.
+    job = write_job(tmp_path / "job", ranks=1, host=os.uname().nodename, pids={0: None})
+    sleeper = "import time; time.sleep(600)"
+    launcher = subprocess.Popen([sys.executable, "-c", sleeper], start_new_session=True)
+    rank = subprocess.Popen([sys.executable, "-c", sleeper, "--job", str(job)],
+                            start_new_session=True)
+    other = subprocess.Popen([sys.executable, "-c", sleeper, "--job", str(tmp_path / "other")],
+                             start_new_session=True)
+    try:
+        status = json.loads((job / "status.json").read_text())
+        status.update(updated=time.time(), launcher={"pid": launcher.pid,
+                                                     "host": os.uname().nodename})
+        (job / "status.json").write_text(json.dumps(status))
+        assert cli.main(["jobs", "stop", str(job), "--timeout", "10"]) == 0
+        assert launcher.wait(timeout=10) != 0 and rank.wait(timeout=10) != 0
+        assert other.poll() is None  # another job's process is left alone
+    finally:
+        for process in (launcher, rank, other):
+            if process.poll() is None:
+                process.kill()
+                process.wait()

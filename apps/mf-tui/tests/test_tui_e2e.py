@@ -14,6 +14,7 @@ import pytest
 from textual.widgets import Button, Input
 
 from mf_tui.app import MFApp
+from mf_tui.jobs.procs import job_processes
 from mf_tui.screens.launch import LaunchScreen
 from mf_tui.screens.monitor import MonitorScreen
 
@@ -34,7 +35,8 @@ async def launch_from_setup(pilot, app, output: Path, max_steps: int) -> Monitor
     screen = app.screen
     screen.query_one("#config", Input).value = "configs/llama/run_llama_debug.yaml"
     screen.action_load()
-    await wait_for(pilot, lambda: screen.check is not None and screen.settled, 60)
+    await wait_for(pilot, lambda: screen.check is not None and screen.settled
+                   and screen.check.config.source.name == "run_llama_debug.yaml", 60)
     for field, value in (("output_dir", str(output)), ("max_steps", str(max_steps)),
                          ("data_parallel", "2"), ("workers_per_node", "2")):
         serial = screen._serial
@@ -52,13 +54,16 @@ def ranks(monitor: MonitorScreen) -> list:
     return list(monitor.snapshot.ranks) if monitor.snapshot else []
 
 
-def cleanup(job: Path) -> None:
-    """Leave no process behind: the launcher's group, if it still runs."""
-    try:
-        launch = json.loads((job / "launch.json").read_text())
-        os.killpg(launch["pid"], signal.SIGKILL)
-    except (OSError, ValueError, KeyError):
-        pass
+def cleanup(app: MFApp, job: Path) -> None:
+    """Leave no process behind: each launched job's group, and the ranks (msrun gives every
+    rank a process group of its own)."""
+    groups = [started.process.pid for started in app.started]
+    for kill, pid in [*((os.killpg, g) for g in groups),
+                      *((os.kill, p) for p in job_processes(job))]:
+        try:
+            kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 async def test_launch_a_two_rank_job_and_watch_it_finish(tmp_path, monkeypatch):
@@ -77,7 +82,7 @@ async def test_launch_a_two_rank_job_and_watch_it_finish(tmp_path, monkeypatch):
             assert str(table.get_cell("1", "state")) == "finished"
             assert len(monitor.snapshot.series["loss"]) == 4
     finally:
-        cleanup(job)
+        cleanup(app, job)
 
 
 async def test_a_killed_rank_is_named_and_the_job_ends(tmp_path, monkeypatch):
@@ -105,4 +110,4 @@ async def test_a_killed_rank_is_named_and_the_job_ends(tmp_path, monkeypatch):
             assert time.monotonic() - killed < 30
             assert monitor.snapshot.state in ("failed", "dead")
     finally:
-        cleanup(job)
+        cleanup(app, job)

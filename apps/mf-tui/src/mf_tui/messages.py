@@ -39,6 +39,7 @@ class BaseLoaded(Message):
     path: str
     config: Any
     error: str | None = None
+    serial: int = 0  # which load it answers
 
 
 @dataclass

@@ -1,10 +1,11 @@
-"""Acting on jobs: find them under a root, stop one, restart one from its last checkpoint.
+"""Acting on jobs: find them under a root, stop one, find its last checkpoint.
 
 Only a job directory mf made is touched (`is_job_dir`: the `.mf-job` marker, or job.yaml and
 status.json for jobs older than the marker). Stopping signals the job's launcher: its whole
 process group when the launcher leads one (a job started detached, by `mf tui` or from a
-shell's job control, ranks included), else the launcher and the ranks' recorded pids alone,
-so a stop never reaches a process that is not the job's.
+shell's job control), else the launcher alone; and each rank by its pid (status.json's, or a
+process started with `--job <this job>`), since msrun gives every rank a process group of its
+own. A stop never reaches a process that is not the job's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mf_tui.exit_codes import EXIT_RUNTIME, EXIT_USAGE
-from mf_tui.jobs.procs import THIS_HOST, pid_alive
+from mf_tui.jobs.procs import THIS_HOST, job_processes, pid_alive
 from mf_tui.jobs.view import JobSnapshot, JobView, is_job_dir
 
 SKIP_DIRS = {"checkpoints", "events", "logs", "strategy", "__pycache__"}
@@ -97,7 +98,7 @@ def stop_job(path: str | Path, *, timeout: float = 15.0,
     if host and host != THIS_HOST:
         raise JobError(f"{root.name} runs on host {host}; stop it there (this is {THIS_HOST})",
                        EXIT_RUNTIME)
-    pids = _job_pids(snapshot, launcher)
+    pids = _job_pids(snapshot, launcher, root)
     if not pids:
         raise JobError(f"{root.name}: no process of the job is alive on this host "
                        "(nothing to stop)", EXIT_RUNTIME)
@@ -115,12 +116,13 @@ def stop_job(path: str | Path, *, timeout: float = 15.0,
                       + ("; killed after the timeout" if forced else "") + ")")
 
 
-def _job_pids(snapshot: JobSnapshot, launcher: int | None) -> list[int]:
+def _job_pids(snapshot: JobSnapshot, launcher: int | None, root: Path) -> list[int]:
+    """The launcher, the ranks status.json names, and the processes started for this job."""
     pids = [launcher] if launcher and pid_alive(launcher) else []
-    for rank in snapshot.ranks:
-        if rank.pid and (rank.host in (None, THIS_HOST)) and pid_alive(rank.pid):
-            if rank.pid not in pids:
-                pids.append(rank.pid)
+    ranks = [r.pid for r in snapshot.ranks if r.pid and r.host in (None, THIS_HOST)]
+    for pid in [*ranks, *job_processes(root)]:
+        if pid not in pids and pid_alive(pid):
+            pids.append(pid)
     return pids
 
 

@@ -66,3 +66,29 @@ def _boot_time() -> float | None:
     except OSError:
         pass
     return None
+
+
+def job_processes(root: str | os.PathLike) -> list[int]:
+    """Processes of this host whose arguments name the job directory after `--job`, as
+    mf-train's rank entry (worker.py) is started. msrun puts each rank in a process group of
+    its own, so signalling the launcher's group does not reach them; this finds them (also for
+    job directories older than the per-rank pids of status.json)."""
+    target = os.path.abspath(root)
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        for i, arg in enumerate(argv[:-1]):
+            if arg == b"--job" and os.path.abspath(os.fsdecode(argv[i + 1])) == target:
+                found.append(int(entry))
+                break
+    return sorted(found)

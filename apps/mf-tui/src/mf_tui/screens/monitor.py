@@ -32,6 +32,9 @@ from mf_tui.widgets.rank_table import STATE_STYLES, RankTable
 
 LOG_TAIL_BYTES = 256 * 1024  # of each log, when the monitor opens
 HEARTBEAT_SECONDS = 1.0  # post at least this often, so the ages move
+# Widgets redraw at most this often however fast the job writes: a DataTable repaints every
+# row when one cell changes (benchmarks/tui_monitor.py: 8 ranks x 20 events/s).
+SHOW_SECONDS = 0.5
 
 
 class MonitorScreen(Screen):
@@ -54,6 +57,9 @@ class MonitorScreen(Screen):
         self._lock = threading.Lock()
         self._sources: set[str] = set()
         self._evals_shown = -1
+        self._shown_at = 0.0
+        self._show_timer = None
+        self._summary_text = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -110,12 +116,24 @@ class MonitorScreen(Screen):
     # ---- showing (UI thread) ---------------------------------------------------------------
 
     def on_job_updated(self, message: JobUpdated) -> None:
-        snapshot = message.snapshot
-        self.snapshot = snapshot
-        self.query_one("#job-summary", Static).update(self._summary(snapshot))
+        self.snapshot = message.snapshot
+        wait = self._shown_at + SHOW_SECONDS - time.monotonic()
+        if wait <= 0:
+            self._show()
+        elif self._show_timer is None:  # merge what arrives until then into one redraw
+            self._show_timer = self.set_timer(wait, self._show)
+
+    def _show(self) -> None:
+        self._show_timer = None
+        self._shown_at = time.monotonic()
+        snapshot = self.snapshot
+        summary = self._summary(snapshot)
+        if summary != self._summary_text:
+            self._summary_text = summary
+            self.query_one("#job-summary", Static).update(summary)
+        active = self.query_one(TabbedContent).active
         self.query_one(RankTable).show(snapshot)
-        tabs = self.query_one(TabbedContent)
-        if tabs.active == "charts":
+        if active == "charts":
             self.query_one(Charts).show(snapshot.series)
         if len(snapshot.evals) != self._evals_shown:
             self._show_evals(snapshot)
@@ -124,7 +142,7 @@ class MonitorScreen(Screen):
             self._pending.clear()
         if lines:
             self._add_sources({source for source, _ in lines})
-            self.query_one(LogTail).add(lines)
+            self.query_one(LogTail).add(lines, visible=active == "logs")
 
     def _summary(self, snap: JobSnapshot) -> str:
         style = STATE_STYLES.get(snap.state, "") or "bold"
@@ -174,8 +192,12 @@ class MonitorScreen(Screen):
 
     @on(TabbedContent.TabActivated)
     def _tab(self, event: TabbedContent.TabActivated) -> None:
+        # The tab shows at once with what its widgets last drew; the costly catching up
+        # (plotext's drawing, refilling the log view) follows a frame later.
         if event.pane.id == "charts" and self.snapshot is not None:
-            self.query_one(Charts).show(self.snapshot.series)
+            self.call_after_refresh(self.query_one(Charts).show, self.snapshot.series)
+        elif event.pane.id == "logs":
+            self.call_after_refresh(self.query_one(LogTail).catch_up)
 
     # ---- actions ---------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ class SetupScreen(Screen):
         self.check: SetupCheck | None = None
         self._serial = 0
         self._checked_serial = -1
+        self._loads = 0  # only the newest load's result is taken
         self._timer = None
         self._filling = False
         start = config or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else "")
@@ -150,18 +151,21 @@ class SetupScreen(Screen):
         if not path:
             self._show_problem("give the path of a run YAML")
             return
-        self._load(path)
+        self._loads += 1
+        self._load(path, self._loads)
 
     @work(thread=True, exclusive=True, group="setup-load")
-    def _load(self, path: str) -> None:
+    def _load(self, path: str, serial: int) -> None:
         from mf_tui.run_setup import load_base
 
         try:
-            self.post_message(BaseLoaded(path, load_base(path)))
+            self.post_message(BaseLoaded(path, load_base(path), serial=serial))
         except Exception as exc:  # noqa: BLE001 - one line on the screen, never a crash
-            self.post_message(BaseLoaded(path, None, " ".join(str(exc).split())))
+            self.post_message(BaseLoaded(path, None, " ".join(str(exc).split()), serial))
 
     def on_base_loaded(self, message: BaseLoaded) -> None:
+        if message.serial != self._loads:
+            return  # an older load finished after a newer one was asked for
         if message.config is None:
             self.base = None
             self.check = None

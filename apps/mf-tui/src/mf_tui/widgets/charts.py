@@ -13,7 +13,7 @@ from textual_plotext import PlotextPlot
 
 CHARTS = (("loss", "loss (rank 0)"), ("lr", "learning rate"), ("grad_norm", "grad norm"),
           ("tokens_per_s", "tokens/s (all ranks)"))
-MAX_FPS = 2.0
+MAX_FPS = 1.0
 
 
 class SeriesChart(PlotextPlot):
@@ -37,7 +37,12 @@ class SeriesChart(PlotextPlot):
         plt.clear_data()
         plt.title(self.title)
         if points:
-            plt.plot([p[0] for p in points], [p[1] for p in points], marker="braille")
+            # plotext's cost grows with the points; a braille cell holds 2 columns of dots
+            stride = max(1, len(points) // (2 * max(self.size.width, 10)))
+            shown = points[::stride] if stride > 1 else points
+            if shown[-1] is not points[-1]:
+                shown = (*shown, points[-1])
+            plt.plot([p[0] for p in shown], [p[1] for p in shown], marker="braille")
         self.refresh()
 
 
