@@ -274,3 +274,35 @@ async def test_the_command_palette_opens_a_job(tmp_path):
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
         assert app.screen.job.name == "palette-job"
+
+
+@pytest.mark.slow
+async def test_generate_streams_a_continuation_from_a_model_directory(tmp_path):
+    """A tiny LLaMA (mf-models' parity fixture) and a BPE tokenizer of its 512 ids, loaded and
+    sampled from the Generate screen (MindSpore and a compile: slow)."""
+    import shutil
+
+    from mf_tokenize import train_bpe
+
+    model = tmp_path / "model"
+    shutil.copytree(REPO / "libs" / "mf-models" / "tests" / "fixtures" / "llama" / "hf", model)
+    import inspect
+    import textwrap
+
+    train_bpe(inspect.getsource(textwrap).splitlines() * 3, 512).save_pretrained(model)
+    app = MFApp(root=tmp_path, poll_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        screen.query_one("#max_new_tokens", Input).value = "12"
+        screen.set_model(str(model))
+        prompt = screen.query_one("#prompt", Input)
+        await wait_for(pilot, lambda: not prompt.disabled, timeout=240)
+        prompt.value = "def wrap("
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.busy, timeout=10)
+        await wait_for(pilot, lambda: not screen.busy, timeout=240)
+        text = "\n".join(screen.query_one("#transcript").lines)
+        assert "> def wrap(" in text and "error" not in text
+        continuation = text.split("> def wrap(\ndef wrap(", 1)[1]
+        assert continuation.strip()  # the model's tokens arrived through the streamer

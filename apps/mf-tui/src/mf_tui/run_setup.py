@@ -241,7 +241,8 @@ def _model(config: Any, check: SetupCheck):
     except Exception as exc:  # noqa: BLE001
         check.problem = f"model: {_one_line(exc)}"
         return None
-    check.model_text = (f"{model.name or type(model).__name__}: {model.family}, "
+    name = model.name or "the YAML's model"
+    check.model_text = (f"{name}: {model.family}, "
                         f"{model.num_layers} layers, hidden {model.hidden_size}, "
                         f"{model.num_heads} heads, seq {model.seq_length}, "
                         f"{human_count(model.parameter_count)} parameters")
