@@ -98,17 +98,20 @@ def stop_job(path: str | Path, *, timeout: float = 15.0,
     if host and host != THIS_HOST:
         raise JobError(f"{root.name} runs on host {host}; stop it there (this is {THIS_HOST})",
                        EXIT_RUNTIME)
-    pids = _job_pids(snapshot, launcher, root)
+    # Older status.json files name rank 0's process as "pid"; the process that made the job
+    # directory (launch.json) is the launcher then.
+    leaders = [p for p in dict.fromkeys((launcher, snapshot.launch_pid)) if p]
+    pids = _job_pids(snapshot, leaders, root)
     if not pids:
         raise JobError(f"{root.name}: no process of the job is alive on this host "
                        "(nothing to stop)", EXIT_RUNTIME)
-    signalled = _signal(pids, launcher, signal.SIGTERM)
+    signalled = _signal(pids, leaders, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
         sleep(0.2)
     forced = any(pid_alive(p) for p in pids)
     if forced:
-        _signal([p for p in pids if pid_alive(p)], launcher, signal.SIGKILL)
+        _signal([p for p in pids if pid_alive(p)], leaders, signal.SIGKILL)
     _mark_stopped(root)
     final = JobView(root).poll()
     return StopResult(root, signalled, forced, final.state,
@@ -116,9 +119,9 @@ def stop_job(path: str | Path, *, timeout: float = 15.0,
                       + ("; killed after the timeout" if forced else "") + ")")
 
 
-def _job_pids(snapshot: JobSnapshot, launcher: int | None, root: Path) -> list[int]:
+def _job_pids(snapshot: JobSnapshot, leaders: list[int], root: Path) -> list[int]:
     """The launcher, the ranks status.json names, and the processes started for this job."""
-    pids = [launcher] if launcher and pid_alive(launcher) else []
+    pids = [p for p in leaders if pid_alive(p, snapshot.updated)]
     ranks = [r.pid for r in snapshot.ranks if r.pid and r.host in (None, THIS_HOST)]
     for pid in [*ranks, *job_processes(root)]:
         if pid not in pids and pid_alive(pid):
@@ -126,18 +129,20 @@ def _job_pids(snapshot: JobSnapshot, launcher: int | None, root: Path) -> list[i
     return pids
 
 
-def _signal(pids: list[int], launcher: int | None, sig: int) -> list[int]:
-    """The launcher's process group if it leads one of its own, else each pid."""
+def _signal(pids: list[int], leaders: list[int], sig: int) -> list[int]:
+    """Each launcher's process group if it leads one of its own; every other pid alone."""
     done = []
-    if launcher in pids:
+    for leader in leaders:
+        if leader not in pids:
+            continue
         try:
-            group = os.getpgid(launcher)
+            group = os.getpgid(leader)
         except ProcessLookupError:
-            group = None
-        if group == launcher and group != os.getpgrp():
+            continue
+        if group == leader and group != os.getpgrp():
             try:
                 os.killpg(group, sig)
-                done.append(launcher)
+                done.append(leader)
             except ProcessLookupError:
                 pass
     for pid in pids:

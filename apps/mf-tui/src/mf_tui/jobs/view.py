@@ -95,6 +95,7 @@ class JobSnapshot:
     checkpoints: tuple[tuple[int | None, str], ...] = ()
     launcher_pid: int | None = None
     launcher_host: str | None = None
+    launch_pid: int | None = None  # launch.json's: the process that made the job directory
     bad_lines: int = 0
     warnings: tuple[str, ...] = ()
     version: int = 0  # grows whenever something new was read
@@ -324,7 +325,8 @@ class JobView:
             series={**{name: tuple(points) for name, points in self._series.items()},
                     "tokens_per_s": self._throughput_series()},
             evals=tuple(self._evals), checkpoints=tuple(self._checkpoints),
-            launcher_pid=launcher_pid, launcher_host=launcher_host, bad_lines=self._bad_lines,
+            launcher_pid=launcher_pid, launcher_host=launcher_host,
+            launch_pid=_int(launch.get("pid")), bad_lines=self._bad_lines,
             warnings=tuple(warnings), version=self._version)
 
     def _launcher(self, status: dict[str, Any], launch: dict[str, Any],
