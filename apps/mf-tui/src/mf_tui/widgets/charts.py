@@ -23,6 +23,8 @@ class SeriesChart(PlotextPlot):
         self.title = title
         self._drawn: tuple[int, float] | None = None  # (points, last value) last drawn
         self._last_draw = 0.0
+        self._data_version = 0
+        self._rendered: tuple[tuple, object] | None = None
 
     def on_mount(self) -> None:
         self.plt.title(self.title)
@@ -43,7 +45,16 @@ class SeriesChart(PlotextPlot):
             if shown[-1] is not points[-1]:
                 shown = (*shown, points[-1])
             plt.plot([p[0] for p in shown], [p[1] for p in shown], marker="braille")
+        self._data_version += 1
         self.refresh()
+
+    def render(self):
+        # plotext builds the whole figure in Python on every render; a tab switch or a
+        # repaint of the screen around the chart should not pay for that again.
+        key = (self.size, self._data_version, self.app.theme)
+        if self._rendered is None or self._rendered[0] != key:
+            self._rendered = (key, super().render())
+        return self._rendered[1]
 
 
 class Charts(Grid):
