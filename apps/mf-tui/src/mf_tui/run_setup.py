@@ -206,13 +206,13 @@ def check_setup(form: SetupForm, base: Any) -> SetupCheck:
     check.config = config
     check.output_dir = Path(config.output_dir).expanduser().absolute()
     dims = _model(config, check)
-    if check.errors:
+    if check.errors or check.problem:
         return check
     world = ints["workers_per_node"] * ints["nodes"]
     check.world_text = (f"world size {world} = workers per node({ints['workers_per_node']}) * "
                         f"nodes({ints['nodes']})")
     try:
-        layout = config.to_parallel_config().validate(world, dims)
+        layout = _parallel_config(config).validate(world, dims)
         check.global_batch_text = str(config.derived()[0])
     except Exception as exc:  # noqa: BLE001
         check.problem = _one_line(exc)
@@ -231,20 +231,32 @@ def _candidate(base: Any, options: list[str]):
     return run_config_from_mapping(data, origins=origins, files=base.files, options=options)
 
 
+def _parallel_config(config: Any):
+    """mf-parallel's ParallelConfig of `parallel_config:` (MindFormers' names are its fields),
+    for any layout: mf-train's resolve refuses the layouts it cannot train, but Setup plans
+    them too (world size, memory)."""
+    import dataclasses
+
+    from mf_parallel import ParallelConfig
+
+    section = config.parallel_config
+    values = {f.name: getattr(section, f.name) for f in dataclasses.fields(ParallelConfig)
+              if hasattr(section, f.name)}
+    return ParallelConfig(**values, micro_batch_interleave_num=config.micro_batch_interleave_num)
+
+
 def _model(config: Any, check: SetupCheck):
-    from mf_models.dims import model_dims
-    from mf_train.model_setup import model_config_from_run
+    from mf_train.resolve import model_dims_of, resolve_model_config
 
     try:
-        model, _ = model_config_from_run(config.model.model_config, config.model.arch)
-        dims = model_dims(model)
+        model, _ = resolve_model_config(config)
+        dims = model_dims_of(model)
     except Exception as exc:  # noqa: BLE001
         check.problem = f"model: {_one_line(exc)}"
         return None
     name = model.name or "the YAML's model"
-    check.model_text = (f"{name}: {model.family}, "
-                        f"{model.num_layers} layers, hidden {model.hidden_size}, "
-                        f"{model.num_heads} heads, seq {model.seq_length}, "
+    check.model_text = (f"{name}: {model.family}, {model.num_layers} layers, hidden "
+                        f"{model.hidden_size}, {model.num_heads} heads, seq {model.seq_length}, "
                         f"{human_count(model.parameter_count)} parameters")
     return dims
 
@@ -269,10 +281,10 @@ def _memory(config: Any, layout: Any, dims: Any, recompute: bool, check: SetupCh
 
 
 def _launch(form: SetupForm, config: Any, ints: dict[str, int], check: SetupCheck) -> None:
-    from mf_train.distributed import check_parallel_config
+    from mf_train.resolve import resolve_run
 
-    try:
-        check_parallel_config(config)
+    try:  # what `mf train` resolves before it starts anything (e.g. data parallel only)
+        resolve_run(config, mode=form.run_mode)
     except Exception as exc:  # noqa: BLE001
         check.blocker = _one_line(exc)
     path = Path(form.config).expanduser().absolute()
