@@ -83,7 +83,7 @@ def test_a_running_schema_1_job(tmp_path):
     assert snap.series["tokens_per_s"][-1] == (5, 2000.0)  # both ranks, summed
 
 
-def test_a_rank_whose_pid_is_gone_is_dead_and_the_job_fails_when_all_ended(tmp_path, gone_pid):
+def test_a_rank_whose_pid_is_gone_is_dead_and_so_is_a_job_with_nothing_left(tmp_path, gone_pid):
     host = os.uname().nodename
     job = write_job(tmp_path / "job", pids={0: os.getpid(), 1: gone_pid}, host=host,
                     launcher_pid=os.getpid())
@@ -91,7 +91,8 @@ def test_a_rank_whose_pid_is_gone_is_dead_and_the_job_fails_when_all_ended(tmp_p
     assert snap.ranks[1].state == "dead" and str(gone_pid) in snap.ranks[1].message
     assert snap.ranks[0].state == "running" and snap.state == "running"
     status = json.loads((job / "status.json").read_text())
-    status["launcher"]["pid"] = gone_pid  # the launcher went too, without writing an end
+    status["launcher"]["pid"] = gone_pid  # the launcher and rank 0 went too, without an end
+    status["ranks"]["0"]["pid"] = gone_pid
     (job / "status.json").write_text(json.dumps(status))
     snap = JobView(job, clock=fixed_clock(16)).poll()
     assert snap.state == "dead" and snap.ended
@@ -173,3 +174,14 @@ def test_throughput_series_waits_for_every_rank(tmp_path):
     append(job / "events" / "rank_0.jsonl", step_events(0, range(4, 6)))
     snap = JobView(job).poll()
     assert snap.series["tokens_per_s"][-1] == (3, 2000.0)  # rank 1 is still at step 3
+
+
+def test_a_job_whose_launcher_went_but_whose_ranks_run_is_not_dead(tmp_path, gone_pid):
+    # e.g. a resume started by another process than the one status.json names as launcher
+    host = os.uname().nodename
+    job = write_job(tmp_path / "job", host=host, pids={0: os.getpid(), 1: os.getpid()},
+                    launcher_pid=gone_pid)
+    snap = JobView(job, clock=fixed_clock(16)).poll()
+    assert snap.state == "running"
+    assert any(f"launcher (pid {gone_pid}) is gone; ranks 0, 1 still run" in w
+               for w in snap.warnings)

@@ -64,7 +64,8 @@ async def test_monitor_names_a_dead_rank_and_the_ended_job(tmp_path, gone_pid):
         assert cell(table, "0", "state") == "dead" and cell(table, "1", "state") == "running"
         assert f"pid {gone_pid} is gone" in cell(table, "0", "note")
         status = json.loads((job / "status.json").read_text())
-        status["launcher"]["pid"] = gone_pid
+        status["launcher"]["pid"] = gone_pid  # the launcher and rank 1 went too
+        status["ranks"]["1"]["pid"] = gone_pid
         (job / "status.json").write_text(json.dumps(status))
         summary = app.screen.query_one("#job-summary", Static)
         await wait_for(pilot, lambda: "dead" in str(summary.render()).split("\n")[1])

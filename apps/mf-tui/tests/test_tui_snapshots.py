@@ -83,6 +83,7 @@ def test_setup_screen(snap_compare, jobs_root, monkeypatch):
         await settle(pilot, lambda: screen.settled and "= 2, but 1 device" in str(
             screen.query_one("#setup-errors").render()), 60)
         app.clear_notifications()  # "loaded ..." toasts come and go with the machine's speed
+        screen.set_focus(None)  # a focused input's cursor blinks
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -394,9 +394,14 @@ class JobView:
                 warnings.append(f"status.json state {job_state!r} is not one mf writes")
             job_state = "running" if any(r.step is not None for r in ranks) else "starting"
         if job_state in ("starting", "running"):
-            if launcher_alive is False:
+            alive = [r for r in ranks if r.state in ("starting", "running", "stalled")
+                     and r.pid is not None and (r.host or self.host) == self.host]
+            if launcher_alive is False and not alive:
                 return "dead", (f"the launcher (pid {launcher_pid}) is gone and never "
                                 "recorded an end")
+            if launcher_alive is False:
+                warnings.append(f"the launcher (pid {launcher_pid}) is gone; ranks "
+                                f"{', '.join(str(r.rank) for r in alive)} still run")
             if ranks and all(r.state in RANK_ENDED for r in ranks):
                 failed = [r for r in ranks if r.state in ("failed", "dead")]
                 if failed:

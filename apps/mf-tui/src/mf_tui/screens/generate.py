@@ -26,6 +26,7 @@ SETTINGS = (("max_new_tokens", "64"), ("temperature", "0.8"), ("top_k", "40"), (
 
 
 class GenerateScreen(Screen):
+    AUTO_FOCUS = "#model-path"
     BINDINGS = [Binding("escape", "app.switch_mode('jobs')", "Jobs"),
                 Binding("ctrl+o", "load", "Load model")]
 

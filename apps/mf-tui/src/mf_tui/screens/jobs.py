@@ -23,6 +23,7 @@ REFRESH_SECONDS = 2.0
 
 
 class JobsScreen(Screen):
+    AUTO_FOCUS = "#jobs-table"
     BINDINGS = [
         Binding("enter", "open", "Open", show=True),
         Binding("n", "app.switch_mode('setup')", "New job"),

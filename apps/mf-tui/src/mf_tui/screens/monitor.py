@@ -38,6 +38,7 @@ SHOW_SECONDS = 0.5
 
 
 class MonitorScreen(Screen):
+    AUTO_FOCUS = "#rank-table"
     BINDINGS = [
         Binding("escape", "back", "Jobs"),
         Binding("s", "stop", "Stop"),

@@ -36,6 +36,7 @@ def _number(name: str) -> ComposeResult:
 
 
 class SetupScreen(Screen):
+    AUTO_FOCUS = "#config"
     BINDINGS = [
         Binding("ctrl+l", "launch", "Launch"),
         Binding("ctrl+s", "save", "Save YAML"),

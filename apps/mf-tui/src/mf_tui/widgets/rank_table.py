@@ -15,9 +15,10 @@ from textual.widgets import DataTable
 from mf_tui.jobs.format import age, number
 from mf_tui.jobs.view import JobSnapshot, RankView
 
-COLUMNS = (("rank", "rank"), ("state", "state"), ("step", "step"), ("age", "last event"),
-           ("tokens_per_s", "tokens/s"), ("loss", "loss"), ("mem", "mem GiB"), ("pid", "pid"),
-           ("note", "note"))
+# (key, label, width): fixed widths, so a value longer than the first one shown is not cut
+COLUMNS = (("rank", "rank", 4), ("state", "state", 11), ("step", "step", 7),
+           ("age", "last event", 10), ("tokens_per_s", "tokens/s", 8), ("loss", "loss", 8),
+           ("mem", "mem GiB", 7), ("pid", "pid", 8), ("note", "note", None))
 STATE_STYLES = {"failed": "bold red", "dead": "bold red", "stalled": "bold yellow",
                 "finished": "green", "running": "", "starting": "cyan", "stopped": "magenta"}
 STRAGGLER_RATIO = 0.8
@@ -30,8 +31,8 @@ class RankTable(DataTable):
         self._cells: dict[tuple[str, str], str] = {}
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
+        for key, label, width in COLUMNS:
+            self.add_column(label, key=key, width=width)
 
     def show(self, snapshot: JobSnapshot) -> None:
         running = [r for r in snapshot.ranks if r.state in ("running", "stalled")]
