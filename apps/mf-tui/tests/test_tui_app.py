@@ -200,7 +200,11 @@ async def test_setup_checks_as_the_user_types(tmp_path):
         await retype(pilot, screen, "nodes", "2")  # 2 nodes x 2 workers = 4 != dp 2
         assert "= 2, but 4 devices are available" in errors_text(screen)
         await retype(pilot, screen, "workers_per_node", "1")
-        assert "--node-rank 1" in screen.check.node_commands[0]
+        other = screen.check.node_commands[0].split()
+        this = screen.check.argv
+        assert other[other.index("--node-rank") + 1] == "1" and "launch" in this
+        assert other[other.index("--workers") + 1] == "2"  # the whole job's ranks
+        assert other[other.index("--job-id") + 1] == this[this.index("--job-id") + 1]
 
         await retype(pilot, screen, "max_steps", "0")
         assert "runner_config.max_steps = 0" in errors_text(screen) and launch.disabled

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mf_tui.jobs.launch import launch_available, node_argv, shown, train_argv
+from mf_tui.jobs.launch import node_argv, shown, train_argv
 
 RUN_MODES = ("train", "finetune")
 INT_FIELDS = {
@@ -295,16 +295,16 @@ def _launch(form: SetupForm, config: Any, ints: dict[str, int], check: SetupChec
                              f" ranks, not workers_per_node({ints['workers_per_node']})")
         check.argv = train_argv(path, check.options, form.run_mode)
         return
-    common = dict(workers=ints["workers_per_node"], nodes=nodes,
+    from mf_train.launch import new_job_id
+
+    # One id for the job, chosen here so that every node's command is known before node 0
+    # starts (mf launch would otherwise make one up on node 0 and print it).
+    common = dict(workers=ints["workers_per_node"] * nodes, nodes=nodes,
                   master_addr=form.master_addr.strip() or platform.node(),
-                  master_port=ints["master_port"])
-    options = [*check.options, f"run_mode={form.run_mode}"]
-    check.argv = node_argv(path, options, node_rank=0, **common)
-    check.node_commands = [shown(node_argv(path, options, node_rank=k, **common))
+                  master_port=ints["master_port"], job_id=new_job_id(), mode=form.run_mode)
+    check.argv = node_argv(path, check.options, node_rank=0, **common)
+    check.node_commands = [shown(node_argv(path, check.options, node_rank=k, **common))
                            for k in range(1, nodes)]
-    if not launch_available() and not check.blocker:
-        check.blocker = (f"a job over {nodes} nodes starts with `mf launch` on each node; this "
-                         "mf has no `mf launch` yet (run the commands below once it does)")
 
 
 def save_run_yaml(base: Any, options: list[str], path: str | Path, run_mode: str) -> Path:

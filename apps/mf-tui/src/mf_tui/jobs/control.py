@@ -23,6 +23,9 @@ from mf_tui.jobs.procs import THIS_HOST, job_processes, pid_alive
 from mf_tui.jobs.view import JobSnapshot, JobView, is_job_dir
 
 SKIP_DIRS = {"checkpoints", "events", "logs", "strategy", "__pycache__"}
+# Seconds the launcher gets to end its ranks (mf's supervisor: SIGTERM, SIGKILL after 5 s)
+# before each rank is signalled by itself.
+LAUNCHER_GRACE = 8.0
 
 
 class JobError(Exception):
@@ -105,10 +108,14 @@ def stop_job(path: str | Path, *, timeout: float = 15.0,
     if not pids:
         raise JobError(f"{root.name}: no process of the job is alive on this host "
                        "(nothing to stop)", EXIT_RUNTIME)
-    signalled = _signal(pids, leaders, signal.SIGTERM)
+    # The launcher first: mf's supervisor ends its ranks on SIGTERM and records `stopped`.
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
-        sleep(0.2)
+    signalled = _signal([p for p in pids if p in leaders], leaders, signal.SIGTERM)
+    if signalled:
+        _wait_gone(pids, min(deadline, time.monotonic() + LAUNCHER_GRACE), sleep)
+    rest = [p for p in pids if pid_alive(p) and p not in signalled]
+    signalled += _signal(rest, [], signal.SIGTERM)  # what no launcher ended: each by itself
+    _wait_gone(pids, deadline, sleep)
     forced = any(pid_alive(p) for p in pids)
     if forced:
         _signal([p for p in pids if pid_alive(p)], leaders, signal.SIGKILL)
@@ -117,6 +124,11 @@ def stop_job(path: str | Path, *, timeout: float = 15.0,
     return StopResult(root, signalled, forced, final.state,
                       f"stopped {root.name} (signalled pid {', '.join(map(str, signalled))}"
                       + ("; killed after the timeout" if forced else "") + ")")
+
+
+def _wait_gone(pids: list[int], deadline: float, sleep: Callable[[float], None]) -> None:
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+        sleep(0.2)
 
 
 def _job_pids(snapshot: JobSnapshot, leaders: list[int], root: Path) -> list[int]:

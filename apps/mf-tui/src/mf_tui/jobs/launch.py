@@ -60,21 +60,18 @@ def train_argv(config: str | Path, options: list[str], mode: str = "train") -> l
 
 
 def node_argv(config: str | Path, options: list[str], *, workers: int, nodes: int,
-              node_rank: int, master_addr: str, master_port: int) -> list[str]:
-    """`mf launch` for one node of a multi-node job (the form issue 13 names)."""
+              node_rank: int, master_addr: str, master_port: int, job_id: str,
+              mode: str = "train") -> list[str]:
+    """`mf launch` for one node of a multi-node job; `workers` is the whole job's ranks (as
+    msrun's worker_num), `job_id` the id every node of the job shares."""
     argv = [*mf_argv(), "launch", str(config), "--workers", str(workers), "--nodes", str(nodes),
             "--node-rank", str(node_rank), "--master-addr", master_addr,
-            "--master-port", str(master_port)]
+            "--master-port", str(master_port), "--job-id", job_id]
+    if mode != "train":
+        argv += ["--mode", mode]
     if options:
         argv += ["--options", *options]
     return argv
-
-
-def launch_available() -> bool:
-    """Whether this mf has `mf launch` (the multi-node supervisor)."""
-    import importlib.util
-
-    return importlib.util.find_spec("mf_tui.commands.launch") is not None
 
 
 @dataclass
