@@ -78,8 +78,8 @@ async def test_launch_a_two_rank_job_and_watch_it_finish(tmp_path, monkeypatch):
                            and monitor.snapshot.state == "finished", 400)
             assert [(r.rank, r.state, r.step) for r in ranks(monitor)] == [
                 (0, "finished", 4), (1, "finished", 4)]
-            table = monitor.query_one("#rank-table")
-            assert str(table.get_cell("1", "state")) == "finished"
+            table = monitor.query_one("#rank-table")  # redrawn at most twice a second
+            await wait_for(pilot, lambda: str(table.get_cell("1", "state")) == "finished", 5)
             assert len(monitor.snapshot.series["loss"]) == 4
     finally:
         cleanup(app, job)
