@@ -196,7 +196,7 @@ class MonitorScreen(Screen):
         # The tab shows at once with what its widgets last drew; the costly catching up
         # (plotext's drawing, refilling the log view) follows a frame later.
         if event.pane.id == "charts" and self.snapshot is not None:
-            self.call_after_refresh(self.query_one(Charts).show, self.snapshot.series)
+            self.call_after_refresh(self.query_one(Charts).show, self.snapshot.series, True)
         elif event.pane.id == "logs":
             self.call_after_refresh(self.query_one(LogTail).catch_up)
 

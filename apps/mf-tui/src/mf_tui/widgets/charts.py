@@ -29,11 +29,12 @@ class SeriesChart(PlotextPlot):
     def on_mount(self) -> None:
         self.plt.title(self.title)
 
-    def show(self, points: tuple[tuple[int, float], ...]) -> None:
+    def show(self, points: tuple[tuple[int, float], ...]) -> bool:
+        """Redraw if the points changed (at most MAX_FPS times a second); whether it did."""
         key = (len(points), points[-1][1] if points else 0.0)
         now = time.monotonic()
         if key == self._drawn or now - self._last_draw < 1.0 / MAX_FPS:
-            return
+            return False
         self._drawn, self._last_draw = key, now
         plt = self.plt
         plt.clear_data()
@@ -47,6 +48,7 @@ class SeriesChart(PlotextPlot):
             plt.plot([p[0] for p in shown], [p[1] for p in shown], marker="braille")
         self._data_version += 1
         self.refresh()
+        return True
 
     def render(self):
         # plotext builds the whole figure in Python on every render; a tab switch or a
@@ -62,10 +64,21 @@ class Charts(Grid):
     Charts { grid-size: 2 2; grid-gutter: 0 1; }
     """
 
+    _next = 0  # the chart to look at first on the next call
+
     def compose(self):
         for series, title in CHARTS:
             yield SeriesChart(series, title, id=f"chart-{series}")
 
-    def show(self, series: dict[str, tuple[tuple[int, float], ...]]) -> None:
-        for chart in self.query(SeriesChart):
-            chart.show(series.get(chart.series, ()))
+    def show(self, series: dict[str, tuple[tuple[int, float], ...]], all_charts: bool = False,
+             ) -> None:
+        """Redraw the charts whose series changed: one per call while following a job (plotext
+        builds a figure in Python on the UI thread; one at a time keeps a key press from
+        waiting for four), every one when the tab is opened."""
+        charts = list(self.query(SeriesChart))
+        start = self._next
+        for i in range(len(charts)):
+            chart = charts[(start + i) % len(charts)]
+            if chart.show(series.get(chart.series, ())) and not all_charts:
+                self._next = (start + i + 1) % len(charts)
+                return
