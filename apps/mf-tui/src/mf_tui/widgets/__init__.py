@@ -1,0 +1,1 @@
+"""The widgets of the monitor: the per-rank table, the metric charts, the log tail."""
