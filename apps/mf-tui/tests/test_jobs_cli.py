@@ -148,3 +148,19 @@ def test_stop_reaches_ranks_in_process_groups_of_their_own(tmp_path):
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_a_restart_runs_where_the_job_was_started(tmp_path):
+    """launch.json records the working directory; a restart resolves job.yaml's relative paths
+    (a tokenizer file) from there, and falls back to the current folder when it is gone."""
+    import json
+
+    from mf_tui.jobs.launch import launch_cwd
+
+    job = tmp_path / "job"
+    job.mkdir()
+    assert launch_cwd(job) is None  # no launch.json
+    (job / "launch.json").write_text(json.dumps({"cwd": str(tmp_path)}))
+    assert launch_cwd(job) == str(tmp_path)
+    (job / "launch.json").write_text(json.dumps({"cwd": str(tmp_path / "gone")}))
+    assert launch_cwd(job) is None

@@ -122,6 +122,7 @@ class JobDir:
             "start_time": time.time(),
             "host": platform.node(),
             "pid": os.getpid(),
+            "cwd": os.getcwd(),  # relative paths in job.yaml (a tokenizer file) are from here
             "python": sys.version.split()[0],
         }
         with atomic_directory(root) as tmp:

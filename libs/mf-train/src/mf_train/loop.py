@@ -237,9 +237,10 @@ class TrainingLoop:
         if self.world.rank != 0 or os.environ.get("MF_SUPERVISED") == "1":
             return
         rank_fields = {"exit_code": fields["exit_code"]} if "exit_code" in fields else {}
-        self.job.write_status(job_state, step=self.state.step, rank_states={0: {
-            "pid": os.getpid(), "host": platform.node(), "state": rank_state, **rank_fields}},
-            **fields)
+        here = {"pid": os.getpid(), "host": platform.node()}  # this process runs the job now
+        self.job.write_status(job_state, step=self.state.step, launcher=here,
+                              rank_states={0: {**here, "state": rank_state, **rank_fields}},
+                              **fields)
 
     # ---- cadence ------------------------------------------------------------------------------
     def _eval_on(self) -> bool:

@@ -128,6 +128,16 @@ def _made_by(output_dir: Path, pid: int) -> bool:
     return isinstance(launch, dict) and launch.get("pid") == pid
 
 
+def launch_cwd(job: str | Path) -> str | None:
+    """The folder a job was started from (launch.json's cwd), if it still exists: a restart
+    runs there, so relative paths in its job.yaml mean what they meant."""
+    try:
+        cwd = json.loads((Path(job) / "launch.json").read_text(encoding="utf-8")).get("cwd")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return cwd if isinstance(cwd, str) and Path(cwd).is_dir() else None
+
+
 def start_detached(argv: list[str], output_dir: str | Path, cwd: str | Path | None = None,
                    ) -> Started:
     """Start `argv` in a session of its own; its output to a file (see the module docstring)."""

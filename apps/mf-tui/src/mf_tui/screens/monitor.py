@@ -257,11 +257,11 @@ class MonitorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="monitor-action")
     def _restart(self) -> None:
-        from mf_tui.jobs.launch import shown, start_detached, train_argv
+        from mf_tui.jobs.launch import launch_cwd, shown, start_detached, train_argv
 
         argv = [*train_argv(self.job / "job.yaml", []), "--resume"]
         try:
-            start_detached(argv, self.job)
+            start_detached(argv, self.job, cwd=launch_cwd(self.job))
             self.post_message(ActionDone(f"restarted: {shown(argv)}"))
         except Exception as exc:  # noqa: BLE001
             self.post_message(ActionDone(f"restart failed: {exc}", error=True))
