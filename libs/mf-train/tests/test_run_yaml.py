@@ -374,6 +374,7 @@ def test_parallel_config_resolves_to_mf_parallel(tmp_path):
     run = resolve_run(write(tmp_path, "run.yaml", """\
         parallel_config: {data_parallel: 4, micro_batch_num: 4, vocab_emb_dp: false}
         micro_batch_interleave_num: 2
+        runner_config: {batch_size: 2}
         """ + model))
     parallel = run.parallel
     assert isinstance(parallel, ParallelConfig) and run.world_size == 4
