@@ -39,6 +39,24 @@ _LAZY = {
     "ChatGLM2Config": "mf_models.configs",
     "PanguAlphaConfig": "mf_models.configs",
 }
+# The image families and what they share.
+_LAZY.update({
+    "AutoModelForImageClassification": "mf_models.auto",
+    "PreTrainedModel": "mf_models.models.pretrained",
+    "EncoderModel": "mf_models.models.pretrained",
+    "ViTForImageClassification": "mf_models.models.vit",
+    "SwinForImageClassification": "mf_models.models.swin",
+    "ViTMAEForPreTraining": "mf_models.models.mae",
+    "CLIPModel": "mf_models.models.clip",
+    "ViTConfig": "mf_models.configs",
+    "SwinConfig": "mf_models.configs",
+    "ViTMAEConfig": "mf_models.configs",
+    "CLIPConfig": "mf_models.configs",
+    "ModelOutput": "mf_models.outputs",
+    "ImageClassifierOutput": "mf_models.outputs",
+    "ViTMAEForPreTrainingOutput": "mf_models.outputs",
+    "CLIPOutput": "mf_models.outputs",
+})
 
 
 def __getattr__(name: str):

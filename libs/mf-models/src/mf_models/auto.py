@@ -110,3 +110,33 @@ def read_checkpoint(source: str | os.PathLike, config: ModelConfig) -> dict:
 
 def _has_config(directory: Path) -> bool:
     return (directory / "config.json").is_file() or (directory / "config.yaml").is_file()
+
+
+class AutoModelForImageClassification:
+    """ViT or Swin with a classification head, from a preset, our directory or a Hugging Face
+    directory (Hugging Face's `AutoModelForImageClassification`)."""
+
+    # family -> its image-classification model class.
+    CLASSES = {"vit": "ViTForImageClassification", "swin": "SwinForImageClassification"}
+
+    @classmethod
+    def from_config(cls, config: ModelConfig | str, seed: int = 0, **overrides: Any):
+        if isinstance(config, str):
+            config = load_config(config)
+        if overrides:
+            config = config.replace(**overrides)
+        return cls._model_class(config)(config, seed=seed)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, strict: bool = True,
+                        **overrides: Any):
+        model_class = cls._model_class(load_config(name_or_path))
+        return load_pretrained(name_or_path, model_class=model_class, strict=strict, **overrides)
+
+    @classmethod
+    def _model_class(cls, config: ModelConfig) -> type:
+        name = cls.CLASSES.get(config.family)
+        if name is None:
+            raise ModelConfigError(f"{config.family} has no image-classification head; "
+                                   f"families with one: {', '.join(cls.CLASSES)}")
+        return family_of_config(config).model_class(name)

@@ -119,11 +119,12 @@ def activation(name: str, x):
 
 class MappingMLP(nn.Cell):
     """projection(act(mapping(x))) with biases and MindFormers' (in, out) weight layout: the
-    MLP of GPT-2, BLOOM and PanGu-Alpha."""
+    MLP of GPT-2, BLOOM, PanGu-Alpha and ViT/MAE (whose decoder passes its own widths)."""
 
-    def __init__(self, config, rng: np.random.Generator, act: str):
+    def __init__(self, config, rng: np.random.Generator, act: str, width: int | None = None,
+                 ffn_width: int | None = None):
         super().__init__()
-        c, f = config.hidden_size, config.ffn_hidden_size
+        c, f = width or config.hidden_size, ffn_width or config.ffn_hidden_size
         self.mapping = linear(config, rng, c, f, transpose_b=False)
         self.projection = linear(config, rng, f, c, transpose_b=False)
         self.act = act

@@ -137,7 +137,7 @@ def write_safetensors(weights: Mapping[str, np.ndarray], path: Path,
     path = Path(path)
     tmp = _atomic_target(path)
     try:
-        save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(tmp),
+        save_file({k: np.asarray(v, order="C") for k, v in weights.items()}, str(tmp),
                   metadata=metadata or {"format": "np"})
         _fsync_rename(tmp, path)
     finally:
@@ -208,7 +208,8 @@ def write_in_place(param, value: np.ndarray) -> None:
     from mindspore import Tensor, ops
 
     target = _HOST_DTYPE.get(str(param.dtype)) or param.asnumpy().dtype
-    ops.assign(param, Tensor(np.ascontiguousarray(value, dtype=target)))
+    # asarray, not ascontiguousarray: the latter turns a 0-d value (CLIP's logit_scale) into 1-d.
+    ops.assign(param, Tensor(np.asarray(value, dtype=target, order="C")))
 
 
 def assign_weights(model, weights: Mapping[str, np.ndarray], strict: bool = True,
