@@ -179,7 +179,7 @@ class CLIPModel(EncoderModel):
         return (loss, *outputs)
 
     def prepare(self, input_ids, pixel_values, attention_mask=None, return_loss=False):
-        ids, mask = self._check_text(input_ids, attention_mask)
+        ids, mask = self.check_text(input_ids, attention_mask)
         v = self.config.vision_config
         pixels = check_pixel_values(pixel_values, v.num_channels, v.image_size)
         fields = ("logits_per_image", "logits_per_text", "text_embeds", "image_embeds")
@@ -192,14 +192,14 @@ class CLIPModel(EncoderModel):
 
     def get_text_features(self, input_ids, attention_mask=None) -> Tensor:
         """Projected, unnormalised text features (B, projection_dim)."""
-        return self.encode_text(*self._check_text(input_ids, attention_mask))
+        return self.encode_text(*self.check_text(input_ids, attention_mask))
 
     def get_image_features(self, pixel_values) -> Tensor:
         """Projected, unnormalised image features (B, projection_dim)."""
         v = self.config.vision_config
         return self.encode_image(check_pixel_values(pixel_values, v.num_channels, v.image_size))
 
-    def _check_text(self, input_ids, attention_mask) -> tuple[Tensor, Tensor]:
+    def check_text(self, input_ids, attention_mask) -> tuple[Tensor, Tensor]:
         t = self.config.text_config
         ids = input_ids.asnumpy() if isinstance(input_ids, Tensor) else np.asarray(input_ids)
         if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer) or ids.size == 0:

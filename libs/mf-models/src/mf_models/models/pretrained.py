@@ -114,14 +114,19 @@ class EncoderModel(PreTrainedModel):
         inputs, present = self.prepare(*args, **kwargs)
         return self.output_class.from_tuple(super().__call__(*inputs), present)
 
-    def compiled(self):
-        """The same call with `construct` under `ms.jit` (compiles once per input shape: batch
-        inputs to a few fixed sizes). Asking twice returns the same function."""
+    def jitted(self, method: str = "construct"):
+        """`ms.jit` of one of the model's methods (e.g. CLIP's `encode_text`), made once: it
+        compiles once per input shape, so batch inputs to a few fixed sizes."""
         import mindspore as ms
 
-        if "_jit_construct" not in self.__dict__:
-            self.__dict__["_jit_construct"] = ms.jit(self.construct)
-        jitted = self.__dict__["_jit_construct"]
+        memo = self.__dict__.setdefault("_jitted", {})
+        if method not in memo:
+            memo[method] = ms.jit(getattr(self, method))
+        return memo[method]
+
+    def compiled(self):
+        """The model's call with `construct` compiled (`jitted`): same checks, same output."""
+        jitted = self.jitted()
 
         def run(*args: Any, **kwargs: Any) -> ModelOutput:
             inputs, present = self.prepare(*args, **kwargs)
