@@ -4,8 +4,10 @@
     pipe("I love Beijing, because", top_k=3)
     # [{'text_generation_text': ['I love Beijing, because ...']}]
 
-The text includes the prompt, as MindFormers returns it. The other task names of MindFormers'
-model matrix are known and refused until mf has their models.
+The text includes the prompt, as MindFormers returns it. The image tasks (image
+classification, zero-shot image classification, masked image modeling, CLIP's image-text
+similarity) live in vision_pipelines.py. The other task names of MindFormers' model matrix are
+known and refused until mf has their models.
 """
 
 from __future__ import annotations
@@ -18,18 +20,25 @@ from mf_generate.config import GenerationConfig
 from mf_generate.errors import GenerateConfigError, UnsupportedTaskError
 
 TEXT_GENERATION = "text_generation"
-# The other tasks of MindFormers' README model matrix (BERT, T5, MAE, ViT, Swin, CLIP).
+# The other tasks of MindFormers' README model matrix (BERT, T5).
 NOT_YET = ("masked_language_modeling", "text_classification", "token_classification",
-           "question_answering", "translation", "masked_image_modeling", "image_classification",
-           "contrastive_language_image_pretrain", "zero_shot_image_classification")
+           "question_answering", "translation")
+# The image tasks (ViT, Swin, MAE, CLIP): mf_generate.vision_pipelines.
+VISION_TASKS = ("image_classification", "zero_shot_image_classification",
+                "masked_image_modeling", "contrastive_language_image_pretrain")
 
 
 def pipeline(task: str = TEXT_GENERATION, model: Any = None, tokenizer: Any = None,
-             **generate_kwargs: Any) -> TextGenerationPipeline:
+             **generate_kwargs: Any):
     """A callable for `task`; `model` is a preset name, a model directory (ours or HF) or a
     built model; `tokenizer` defaults to the one stored beside the model (or its preset's).
-    Keyword arguments (max_length, top_k, do_sample, ...) are generation defaults."""
+    Keyword arguments (max_length, top_k, do_sample, ...) are generation defaults; for an
+    image task, `processor=` and `batch_size=` (see vision_pipelines.py)."""
     check_task(task)
+    if task in VISION_TASKS:
+        from mf_generate.vision_pipelines import vision_pipeline
+
+        return vision_pipeline(task, model, **generate_kwargs)
     if model is None:
         raise GenerateConfigError("pipeline() needs model= (a preset name, a model directory "
                                   "or a model)")
@@ -46,15 +55,16 @@ def pipeline(task: str = TEXT_GENERATION, model: Any = None, tokenizer: Any = No
 
 
 def check_task(task: str) -> None:
-    if task == TEXT_GENERATION:
+    supported = [TEXT_GENERATION, *VISION_TASKS]
+    if task in supported:
         return
+    listed = ", ".join(f"'{t}'" for t in supported)
     if task in NOT_YET:
         raise UnsupportedTaskError(f"task '{task}' is not supported yet: mf has no model for it; "
-                                   f"supported: '{TEXT_GENERATION}'")
-    close = difflib.get_close_matches(str(task), [TEXT_GENERATION, *NOT_YET], n=1)
+                                   f"supported: {listed}")
+    close = difflib.get_close_matches(str(task), [*supported, *NOT_YET], n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise GenerateConfigError(f"'{task}' is not a pipeline task{hint} (supported: "
-                              f"'{TEXT_GENERATION}')")
+    raise GenerateConfigError(f"'{task}' is not a pipeline task{hint} (supported: {listed})")
 
 
 def _tokenizer_for(model, source):

@@ -25,7 +25,7 @@ def list_models() -> None:
 
     for name in preset_names():
         config = preset_config(name)
-        typer.echo(f"{name:<16} {config.family:<6} layers={config.num_layers:<3} "
+        typer.echo(f"{name:<18} {config.family:<6} layers={config.num_layers:<3} "
                    f"hidden={config.hidden_size:<6} params={_human(config.parameter_count)}")
 
 
