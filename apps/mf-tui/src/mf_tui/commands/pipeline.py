@@ -21,7 +21,6 @@ import typer
 
 from mf_tui.exit_codes import EXIT_USAGE
 
-
 # Inputs above which the model is compiled: one batch of the pipelines' default size.
 COMPILE_ABOVE = 8
 

@@ -121,6 +121,28 @@ PRESETS: dict[str, dict[str, Any]] = {
              image_size=32, patch_size=8), 32),
 }
 
+# Both towers' layers (`*transformer.resblocks.*` matches the text tower's and `visual.`'s).
+# Weights (out, in). q/k/v are fused in in_proj, so attention stays whole (splitting its rows
+# would hand a rank all of q and part of k); the MLP is Megatron-split: c_fc by output, c_proj
+# by input. Embeddings, norms and projections stay whole.
+_LAYER = "*transformer.resblocks.*."
+SHARDING_PLAN: dict[str, tuple[str | None, ...]] = {
+    _LAYER + "mlp.c_fc.weight": ("mp", None),
+    _LAYER + "mlp.c_fc.bias": ("mp",),
+    _LAYER + "mlp.c_proj.weight": (None, "mp"),
+    _LAYER + "attn.*.weight": (None, None),
+    "*.bias": (None,),
+    "*.gamma": (None,),
+    "*.beta": (None,),
+    "token_embedding.embedding_table": (None, None),
+    "*positional_embedding": (None, None),
+    "visual.conv1.weight": (None, None, None, None),
+    "visual.class_embedding": (None,),
+    "visual.proj": (None, None),
+    "text_projection": (None, None),
+    "logit_scale": (),
+}
+
 # ModelConfig fields that mirror the text tower: derived, so not saved.
 _MIRRORED = ("seq_length", "vocab_size", "hidden_size", "num_layers", "num_heads",
              "bos_token_id", "eos_token_id", "pad_token_id", "use_past")
@@ -136,6 +158,7 @@ class CLIPConfig(ModelConfig):
     # MindFormers' CLIPConfig says `dtype` for the compute type.
     aliases: ClassVar[dict[str, str]] = {"dtype": "compute_dtype"}
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+    sharding_plan: ClassVar[dict[str, tuple[str | None, ...]]] = SHARDING_PLAN
 
     text_config: CLIPTextConfig | dict[str, Any] = dataclasses.field(
         default_factory=CLIPTextConfig)

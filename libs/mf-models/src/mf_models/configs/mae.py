@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from mf_models.configs.base import check_heads_divide
 from mf_models.configs.vision import VisionConfig
+from mf_models.configs.vit import encoder_layer_plan
 from mf_models.errors import ModelConfigError
 
 # MindFormers' and Hugging Face's spellings of the same fields.
@@ -32,6 +33,23 @@ PRESETS: dict[str, dict[str, Any]] = {
                       decoder_num_heads=4, decoder_intermediate_size=64, mask_ratio=0.75),
 }
 
+# ViT's layer plan for the encoder and the decoder; embeddings, norms and heads stay whole.
+SHARDING_PLAN: dict[str, tuple[str | None, ...]] = {
+    "vit.patch_embed.proj.weight": (None, None, None, None),
+    "vit.patch_embed.proj.bias": (None,),
+    "vit.cls_tokens": (None, None, None),
+    "vit.pos_embed": (None, None, None),
+    **encoder_layer_plan("vit.blocks.*."),
+    **encoder_layer_plan("decoder_blocks.*."),
+    "vit.norm.*": (None,),
+    "decoder_norm.*": (None,),
+    "decoder_embed.weight": (None, None),
+    "decoder_pred.weight": (None, None),
+    "decoder_*.bias": (None,),
+    "mask_tokens": (None, None, None),
+    "decoder_pos_embed": (None, None, None),
+}
+
 
 @dataclasses.dataclass
 class ViTMAEConfig(VisionConfig):
@@ -43,6 +61,7 @@ class ViTMAEConfig(VisionConfig):
     hf_key_map: ClassVar[dict[str, str]] = {**VisionConfig.hf_key_map, **_NAMES}
     aliases: ClassVar[dict[str, str]] = {**VisionConfig.aliases, **_NAMES}
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+    sharding_plan: ClassVar[dict[str, tuple[str | None, ...]]] = SHARDING_PLAN
 
     hidden_size: int = 768
     num_layers: int = 12

@@ -20,6 +20,31 @@ PRESETS: dict[str, dict[str, Any]] = {
                        num_heads=(2, 4), window_size=4, num_labels=10),
 }
 
+# MindFormers' layout: q/k/v, the attention projection and the reduction (out, in), the MLP
+# (in, out). Megatron split: q/k/v (and their heads' relative position biases) and the MLP's
+# first layer by output, the projections by input; embeddings, norms, patch merging and the
+# head stay whole.
+_BLOCK = "encoder.layers.*.blocks.*."
+SHARDING_PLAN: dict[str, tuple[str | None, ...]] = {
+    "encoder.patch_embed.projection.weight": (None, None, None, None),
+    "encoder.patch_embed.projection.bias": (None,),
+    _BLOCK + "attn.[qkv].weight": ("mp", None),
+    _BLOCK + "attn.[qkv].bias": ("mp",),
+    _BLOCK + "attn.relative_position_bias.relative_position_bias_table": (None, "mp"),
+    _BLOCK + "attn.proj.weight": (None, "mp"),
+    _BLOCK + "attn.proj.bias": (None,),
+    _BLOCK + "mlp.mapping.weight": (None, "mp"),
+    _BLOCK + "mlp.mapping.bias": ("mp",),
+    _BLOCK + "mlp.projection.weight": ("mp", None),
+    _BLOCK + "mlp.projection.bias": (None,),
+    "encoder.absolute_pos_embed": (None, None, None),
+    "encoder.layers.*.downsample.reduction.weight": (None, None),
+    "encoder.*.gamma": (None,),
+    "encoder.*.beta": (None,),
+    "head.weight": (None, None),
+    "head.bias": (None,),
+}
+
 
 @dataclasses.dataclass
 class SwinConfig(ImageClassifierConfig):
@@ -35,6 +60,7 @@ class SwinConfig(ImageClassifierConfig):
     hf_model_type: ClassVar[str | None] = "swin"
 
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+    sharding_plan: ClassVar[dict[str, tuple[str | None, ...]]] = SHARDING_PLAN
 
     image_size: int = 224
     patch_size: int = 4

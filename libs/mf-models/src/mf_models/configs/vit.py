@@ -20,23 +20,31 @@ PRESETS: dict[str, dict[str, Any]] = {
                       intermediate_size=64, num_labels=10),
 }
 
-# Weights as MindFormers stores them: q/k/v (out, in), projection and MLP (in, out). Megatron
-# split: q/k/v and the MLP's first layer by output, the projections by input.
+def encoder_layer_plan(prefix: str) -> dict[str, tuple[str | None, ...]]:
+    """One ViT layer's plan (MAE's encoder and decoder too). Weights as MindFormers stores
+    them: q/k/v (out, in), projection and MLP (in, out). Megatron split: q/k/v and the MLP's
+    first layer by output, the projections by input."""
+    return {
+        prefix + "layernorm*.gamma": (None,),
+        prefix + "layernorm*.beta": (None,),
+        prefix + "attention.dense*.weight": ("mp", None),
+        prefix + "attention.dense*.bias": ("mp",),
+        prefix + "attention.projection.weight": ("mp", None),
+        prefix + "attention.projection.bias": (None,),
+        prefix + "output.mapping.weight": (None, "mp"),
+        prefix + "output.mapping.bias": ("mp",),
+        prefix + "output.projection.weight": ("mp", None),
+        prefix + "output.projection.bias": (None,),
+    }
+
+
+# Embeddings, norms and the head stay whole.
 SHARDING_PLAN: dict[str, tuple[str | None, ...]] = {
     "vit.patch_embed.proj.weight": (None, None, None, None),
     "vit.patch_embed.proj.bias": (None,),
     "vit.cls_tokens": (None, None, None),
     "vit.pos_embed": (None, None, None),
-    "vit.blocks.*.layernorm*.gamma": (None,),
-    "vit.blocks.*.layernorm*.beta": (None,),
-    "vit.blocks.*.attention.dense*.weight": ("mp", None),
-    "vit.blocks.*.attention.dense*.bias": ("mp",),
-    "vit.blocks.*.attention.projection.weight": ("mp", None),
-    "vit.blocks.*.attention.projection.bias": (None,),
-    "vit.blocks.*.output.mapping.weight": (None, "mp"),
-    "vit.blocks.*.output.mapping.bias": ("mp",),
-    "vit.blocks.*.output.projection.weight": ("mp", None),
-    "vit.blocks.*.output.projection.bias": (None,),
+    **encoder_layer_plan("vit.blocks.*."),
     "vit.*norm.gamma": (None,),
     "vit.*norm.beta": (None,),
     "head.weight": (None, None),
