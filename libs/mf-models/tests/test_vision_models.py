@@ -17,6 +17,7 @@ from mf_models import (
     AutoModelForImageClassification,
     CLIPModel,
     ViTForImageClassification,
+    model_dims,
     preset_config,
 )
 from mf_models.errors import ModelConfigError
@@ -112,6 +113,14 @@ PUBLISHED = {"vit_base_p16": 86_567_656, "swin_base_p4w7": 87_768_224,
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_presets_have_the_published_sizes(name):
     assert preset_config(name).parameter_count == PUBLISHED[name]
+
+
+def test_model_dims_for_parallel_planning():
+    dims = model_dims("vit_base_p16")
+    assert (dims.num_layers, dims.hidden_size, dims.seq_length) == (12, 768, 197)
+    with pytest.raises(ModelConfigError) as err:
+        model_dims("swin_base_p4w7")
+    assert one_line(err).startswith("swin changes width and heads from stage to stage")
 
 
 @pytest.mark.parametrize("name", ["vit_debug", "swin_debug", "mae_debug", "clip_debug"])
