@@ -38,6 +38,18 @@ _LAZY = {
     "GLMConfig": "mf_models.configs",
     "ChatGLM2Config": "mf_models.configs",
     "PanguAlphaConfig": "mf_models.configs",
+    # BERT and the task Auto classes (issue 14, text half)
+    "AutoModelForMaskedLM": "mf_models.auto",
+    "AutoModelForSequenceClassification": "mf_models.auto",
+    "AutoModelForTokenClassification": "mf_models.auto",
+    "AutoModelForQuestionAnswering": "mf_models.auto",
+    "PreTrainedModel": "mf_models.models.pretrained",
+    "BertConfig": "mf_models.configs.bert",
+    "BertModel": "mf_models.models.bert",
+    "BertForMaskedLM": "mf_models.models.bert",
+    "BertForSequenceClassification": "mf_models.models.bert",
+    "BertForTokenClassification": "mf_models.models.bert",
+    "BertForQuestionAnswering": "mf_models.models.bert",
 }
 
 

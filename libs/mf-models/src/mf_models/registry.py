@@ -66,9 +66,18 @@ FAMILIES: dict[str, Family] = {
                          ("mf_models.models.pangualpha:PanguAlphaHeadModel",)),
 }
 
+# BERT: one config, a class per task head; a config's `architecture` picks the class.
+FAMILIES["bert"] = Family(
+    "bert", "mf_models.configs.bert:BertConfig",
+    tuple(f"mf_models.models.bert:{name}" for name in (
+        "BertForMaskedLM", "BertModel", "BertForSequenceClassification",
+        "BertForTokenClassification", "BertForQuestionAnswering")),
+    "mf_models.weights.hf_bert")
+
 # Hugging Face `model_type` -> our family.
 HF_MODEL_TYPES = {"gpt2": "gpt2", "llama": "llama", "bloom": "bloom"}
 HF_MODEL_TYPES["chatglm"] = "glm"  # THUDM ChatGLM-6B and ChatGLM2-6B: see GLMConfig
+HF_MODEL_TYPES["bert"] = "bert"
 
 
 def _resolve(path: str) -> Any:

@@ -7,41 +7,30 @@ is here, once:
 * the step API for mf-generate: `new_cache(batch, max_length)` and `step_function(cache)`, a
   compiled callable `(input_ids, positions, slot, key_mask) -> logits` over the static cache,
   plus `prefill_positions` / `next_positions`, the family's position rule;
-* `from_config`, `from_pretrained`, `save_pretrained`, `num_parameters`.
+* from `PreTrainedModel`: `from_config`, `from_pretrained`, `save_pretrained`,
+  `num_parameters`.
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 from mindspore import Tensor, nn, ops
 from mindspore import dtype as mstype
 
-from mf_models.configs.base import ModelConfig
 from mf_models.errors import ModelConfigError
 from mf_models.generate_seam import register_generate, registered_generate
+from mf_models.models.pretrained import PreTrainedModel
 from mf_models.modules.kv_cache import KVCache
+from mf_models.modules.losses import cross_entropy
 
 __all__ = ["CausalLM", "StepFunction", "register_generate"]
 
 
-class CausalLM(nn.Cell):
+class CausalLM(PreTrainedModel):
     """Base of every decoder-only LM. Subclasses set `config_class` and write `forward_step`."""
 
-    config_class: ClassVar[type[ModelConfig]] = ModelConfig
-    # Regexes of checkpoint tensors the model recomputes (skipped on load, never an error).
-    derived_buffers: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(self, config: ModelConfig, seed: int = 0):
-        super().__init__()
-        if not isinstance(config, self.config_class):
-            raise ModelConfigError(f"{type(self).__name__} needs a {self.config_class.__name__}, "
-                                   f"got {type(config).__name__}")
-        self.config = config
-        self.rng = np.random.default_rng(seed)
+    def __init__(self, config, seed: int = 0):
+        super().__init__(config, seed)
         self.ignore_index = config.ignore_token_id
 
     # ---- the family's math ------------------------------------------------------------------
@@ -79,19 +68,6 @@ class CausalLM(nn.Cell):
             self.check_token_ids(ids)
         return super().__call__(*args, **kwargs)
 
-    def check_token_ids(self, ids) -> None:
-        """One-line errors for ids MindSpore would fail on with a C++ stack."""
-        array = ids.asnumpy() if isinstance(ids, Tensor) else np.asarray(ids)
-        length = array.shape[-1] if array.ndim else 0
-        if length > self.config.max_positions:
-            raise ModelConfigError(
-                f"sequence length {length} is longer than the model's "
-                f"seq_length({self.config.max_positions})")
-        if array.size and (array.min() < 0 or array.max() >= self.config.vocab_size):
-            bad = int(array.min() if array.min() < 0 else array.max())
-            raise ModelConfigError(
-                f"token id {bad} is outside the vocabulary [0, {self.config.vocab_size})")
-
     def construct(self, input_ids, labels=None, attention_mask=None):
         """(loss, logits) if labels are given, else logits (B, T, vocab).
 
@@ -112,12 +88,7 @@ class CausalLM(nn.Cell):
         vocab = logits.shape[-1]
         shifted = logits[:, :-1, :].reshape(-1, vocab)  # (B*(T-1), V)
         targets = labels[:, 1:].reshape(-1)  # (B*(T-1),)
-        valid = targets != self.ignore_index
-        safe = ops.where(valid, targets, ops.zeros_like(targets))
-        log_probs = ops.log_softmax(ops.cast(shifted, mstype.float32), -1)
-        picked = ops.gather_elements(log_probs, 1, safe.reshape(-1, 1).astype(mstype.int32))
-        weights = ops.cast(valid, mstype.float32)
-        return -(picked.reshape(-1) * weights).sum() / ops.maximum(weights.sum(), 1.0)
+        return cross_entropy(shifted, targets, self.ignore_index)
 
     # ---- step API -----------------------------------------------------------------------------
     def new_cache(self, batch_size: int, max_length: int | None = None,
@@ -162,59 +133,6 @@ class CausalLM(nn.Cell):
         """Token ids (B, prompt + new) from a prompt; see `mf_generate.generate`."""
         return registered_generate()(self, input_ids, generation_config=generation_config,
                                      streamer=streamer, **overrides)
-
-    # ---- building and weights ---------------------------------------------------------------
-    def load_checkpoint_from_config(self) -> None:
-        """MindFormers' behaviour: `Model(config)` with `checkpoint_name_or_path` set loads it
-        (a preset name, a directory, or a .safetensors/.ckpt file). Families call this last in
-        `__init__`."""
-        source = self.config.checkpoint_name_or_path
-        if source:
-            from mf_models.auto import read_checkpoint
-
-            self.load_report = self.load_state_dict(read_checkpoint(source, self.config))
-
-    @classmethod
-    def from_config(cls, config: ModelConfig | str, seed: int = 0, **overrides: Any) -> CausalLM:
-        """Random init from a config or a preset name (never reads weights)."""
-        if isinstance(config, str):
-            config = cls.config_class.from_name(config, **overrides)
-        elif overrides:
-            config = config.replace(**overrides)
-        return cls(config, seed=seed)
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, strict: bool = True,
-                        **overrides: Any) -> CausalLM:
-        """Weights from our directory, a HF directory, or a preset under $MF_HOME/<name>."""
-        from mf_models.auto import load_pretrained
-
-        return load_pretrained(name_or_path, model_class=cls, strict=strict, **overrides)
-
-    def save_pretrained(self, directory: str | os.PathLike, fmt: str = "safetensors") -> Path:
-        """Write config.json + config.yaml + model.safetensors (or model.ckpt for fmt="ckpt")."""
-        from mf_models.weights.io import save_weights
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.config.save_pretrained(directory)
-        return save_weights(self.state_dict(), directory, fmt)
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameter name (MindFormers') -> numpy array, cache buffers excluded.
-
-        Copies: `asnumpy()` shares the parameter's memory, which training then overwrites.
-        """
-        return {p.name: p.asnumpy().copy() for p in self.get_parameters()}
-
-    def load_state_dict(self, weights: dict[str, np.ndarray], strict: bool = True) -> list[str]:
-        """Copy arrays into the parameters; see `weights.io.check_names_and_shapes`."""
-        from mf_models.weights.io import assign_weights
-
-        return assign_weights(self, weights, strict)
-
-    def num_parameters(self) -> int:
-        return int(sum(np.prod(p.shape) for p in self.get_parameters()))
 
 
 class StepFunction(nn.Cell):

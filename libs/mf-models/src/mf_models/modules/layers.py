@@ -74,19 +74,25 @@ class LayerNorm(nn.Cell):
 
 
 class RMSNorm(nn.Cell):
-    """x / sqrt(mean(x^2) + eps) * weight (Zhang & Sennrich 2019), in float32 like HF LLaMA."""
+    """x / sqrt(mean(x^2) + eps) * weight (Zhang & Sennrich 2019), in float32 like HF LLaMA.
 
-    def __init__(self, dim: int, eps: float, param_dtype: str, compute_type: str = "float32"):
+    The parameter is `weight` (LLaMA) or, with param_name="gamma", MindFormers' T5 name.
+    """
+
+    def __init__(self, dim: int, eps: float, param_dtype: str, compute_type: str = "float32",
+                 param_name: str = "weight"):
         super().__init__()
-        self.weight = Parameter(filled((dim,), 1.0, param_dtype), name="weight")
+        self.param_name = param_name
+        setattr(self, param_name, Parameter(filled((dim,), 1.0, param_dtype), name=param_name))
         self.eps = eps
         self.compute_type = DTYPE[compute_type]
 
     def construct(self, x):
+        weight = getattr(self, self.param_name)
         h = ops.cast(x, self.compute_type)
         h = h * ops.rsqrt(ops.mean(ops.square(h), -1, keep_dims=True) + self.eps)
         # HF casts back to the input dtype before the weight; the same order keeps fp16 equal.
-        return ops.cast(self.weight, x.dtype) * ops.cast(h, x.dtype)
+        return ops.cast(weight, x.dtype) * ops.cast(h, x.dtype)
 
 
 # 2 sqrt(2 / pi) and 2 sqrt(2 / pi) * 0.044715: GELU's tanh approximation (Hendrycks & Gimpel

@@ -40,6 +40,8 @@ class Rule:
     mf: tuple[str, ...]
     convert: Convert = COPY
     per_layer: bool = False
+    # A task head's tensor: a checkpoint of another head (or the bare model) lacks it.
+    optional: bool = False
 
 
 def layer(hf: str, mf: str | tuple[str, ...], convert: Convert = COPY) -> Rule:
@@ -48,6 +50,11 @@ def layer(hf: str, mf: str | tuple[str, ...], convert: Convert = COPY) -> Rule:
 
 def single(hf: str, mf: str | tuple[str, ...], convert: Convert = COPY) -> Rule:
     return Rule(hf, (mf,) if isinstance(mf, str) else mf, convert)
+
+
+def head(hf: str, mf: str, convert: Convert = COPY) -> Rule:
+    """A rule for a task head's tensor, converted when present on either side."""
+    return Rule(hf, (mf,), convert, optional=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,24 +66,38 @@ class Table:
     ignore: Sequence[str] = ()
     hf_prefix: str = ""
 
-    def expand(self, num_layers: int) -> list[tuple[str, tuple[str, ...], Convert]]:
+    def expand(self, num_layers: int) -> list[tuple[str, tuple[str, ...], Convert, bool]]:
+        """(hf name, mf names, convert, optional) for every tensor of a num_layers model."""
         out = []
         for rule in self.rules:
             layers = range(num_layers) if rule.per_layer else [None]
             for i in layers:
                 hf = rule.hf.format(i=i)
-                out.append((hf, tuple(m.format(i=i) for m in rule.mf), rule.convert))
+                out.append((hf, tuple(m.format(i=i) for m in rule.mf), rule.convert,
+                            rule.optional))
         return out
 
 
 def hf_to_mf(table: Table, hf: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
     """HF tensors -> MindFormers-named arrays. Every HF name must be used or ignored."""
+    rules = table.expand(config.num_layers)
     if table.hf_prefix:  # accept both `transformer.h.0...` and the older `h.0...`
-        hf = {k if k.startswith(table.hf_prefix) or k == "lm_head.weight"
-              else table.hf_prefix + k: v for k, v in hf.items()}
+        known = {rule[0] for rule in rules}
+
+        def prefixed(name: str) -> str:
+            full = table.hf_prefix + name
+            if name.startswith(table.hf_prefix):
+                return name
+            if full in known or any(fnmatch.fnmatchcase(full, p) for p in table.ignore):
+                return full
+            return name  # a head's name (lm_head, classifier) has no prefix
+
+        hf = {prefixed(k): v for k, v in hf.items()}
     out: dict[str, np.ndarray] = {}
     used = set()
-    for hf_name, mf_names, convert in table.expand(config.num_layers):
+    for hf_name, mf_names, convert, optional in rules:
+        if optional and hf_name not in hf:
+            continue
         if hf_name not in hf:
             raise CheckpointMismatchError(
                 f"{hf_name} is missing from the Hugging Face checkpoint "
@@ -100,8 +121,10 @@ def hf_to_mf(table: Table, hf: dict[str, np.ndarray], config: ModelConfig) -> di
 
 def mf_to_hf(table: Table, mf: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
-    for hf_name, mf_names, convert in table.expand(config.num_layers):
+    for hf_name, mf_names, convert, optional in table.expand(config.num_layers):
         missing = [m for m in mf_names if m not in mf]
+        if missing and optional:
+            continue
         if missing:
             raise CheckpointMismatchError(f"{missing[0]} is missing (needed for {hf_name})")
         out[hf_name] = convert.to_hf([np.asarray(mf[m]) for m in mf_names], config)
