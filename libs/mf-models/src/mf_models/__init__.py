@@ -50,6 +50,9 @@ _LAZY = {
     "BertForSequenceClassification": "mf_models.models.bert",
     "BertForTokenClassification": "mf_models.models.bert",
     "BertForQuestionAnswering": "mf_models.models.bert",
+    "AutoModelForSeq2SeqLM": "mf_models.auto",
+    "T5Config": "mf_models.configs.t5",
+    "T5ForConditionalGeneration": "mf_models.models.t5",
 }
 
 

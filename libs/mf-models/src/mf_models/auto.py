@@ -113,6 +113,10 @@ class AutoModelForQuestionAnswering(_AutoForTask):
     classes = {"bert": "BertForQuestionAnswering"}
 
 
+class AutoModelForSeq2SeqLM(_AutoForTask):
+    classes = {"t5": "T5ForConditionalGeneration"}
+
+
 def weights_directory(name_or_path: str | os.PathLike) -> Path:
     """Where `from_pretrained` reads weights: the directory itself, or $MF_HOME/<preset>."""
     path = Path(name_or_path).expanduser()

@@ -74,10 +74,16 @@ FAMILIES["bert"] = Family(
         "BertForTokenClassification", "BertForQuestionAnswering")),
     "mf_models.weights.hf_bert")
 
+# T5: the encoder-decoder (its step API is in models/t5.py).
+FAMILIES["t5"] = Family("t5", "mf_models.configs.t5:T5Config",
+                        ("mf_models.models.t5:T5ForConditionalGeneration",),
+                        "mf_models.weights.hf_t5")
+
 # Hugging Face `model_type` -> our family.
 HF_MODEL_TYPES = {"gpt2": "gpt2", "llama": "llama", "bloom": "bloom"}
 HF_MODEL_TYPES["chatglm"] = "glm"  # THUDM ChatGLM-6B and ChatGLM2-6B: see GLMConfig
 HF_MODEL_TYPES["bert"] = "bert"
+HF_MODEL_TYPES["t5"] = "t5"
 
 
 def _resolve(path: str) -> Any:

@@ -50,6 +50,9 @@ class ModelConfig:
     # The sharding plan: parameter-name glob -> one mesh axis name (or None) per tensor dim.
     # mf-parallel resolves it; the model code never mentions ranks.
     sharding_plan: ClassVar[dict[str, tuple[str | None, ...]]] = {}
+    # Whether heads are hidden_size / num_heads wide (False where a family sets its own head
+    # width, as T5's d_kv).
+    heads_split_hidden: ClassVar[bool] = True
 
     seq_length: int = 1024
     vocab_size: int = 32000
@@ -62,6 +65,9 @@ class ModelConfig:
     softmax_compute_type: str = "float32"
     use_past: bool = False
     checkpoint_name_or_path: str = ""
+    # MindFormers' parameter-efficient fine-tuning settings (`pet_type: lora`, `lora_rank`,
+    # ...), carried by presets such as llama_7b_lora and applied by mf-train, not here.
+    pet_config: dict[str, Any] | None = None
     initializer_range: float = 0.02
     bos_token_id: int | None = 1
     eos_token_id: int | list[int] | None = 2
@@ -76,11 +82,14 @@ class ModelConfig:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ModelConfigError(f"{field}={value!r} must be a positive integer")
-        if self.hidden_size % self.num_heads:
+        if self.heads_split_hidden and self.hidden_size % self.num_heads:
             raise ModelConfigError(
                 f"num_heads({self.num_heads}) must divide hidden_size({self.hidden_size}): "
                 f"{self.hidden_size} / {self.num_heads} = {self.hidden_size / self.num_heads:g}"
             )
+        if self.pet_config is not None and not isinstance(self.pet_config, Mapping):
+            raise ModelConfigError(f"pet_config={self.pet_config!r} must be a mapping "
+                                   "(pet_type: lora, lora_rank: 8, ...) or None")
         for field in ("compute_dtype", "param_init_type", "layernorm_compute_type",
                       "softmax_compute_type"):
             value = getattr(self, field)

@@ -18,7 +18,7 @@ from mindspore import Tensor, nn, ops
 from mindspore import dtype as mstype
 
 from mf_models.errors import ModelConfigError
-from mf_models.generate_seam import register_generate, registered_generate
+from mf_models.generate_seam import GenerationMixin, register_generate
 from mf_models.models.pretrained import PreTrainedModel
 from mf_models.modules.kv_cache import KVCache
 from mf_models.modules.losses import cross_entropy
@@ -26,8 +26,9 @@ from mf_models.modules.losses import cross_entropy
 __all__ = ["CausalLM", "StepFunction", "register_generate"]
 
 
-class CausalLM(PreTrainedModel):
-    """Base of every decoder-only LM. Subclasses set `config_class` and write `forward_step`."""
+class CausalLM(PreTrainedModel, GenerationMixin):
+    """Base of every decoder-only LM. Subclasses set `config_class` and write `forward_step`.
+    `generate` (GenerationMixin) runs mf_generate's loop, registered when it is imported."""
 
     def __init__(self, config, seed: int = 0):
         super().__init__(config, seed)
@@ -128,11 +129,6 @@ class CausalLM(PreTrainedModel):
                 f"position {top} is beyond the model's seq_length({self.config.max_positions}); "
                 f"prompt plus new tokens must fit in {self.config.max_positions}")
 
-    # ---- generation: the loop lives in mf_generate, which registers it on import ------------
-    def generate(self, input_ids, generation_config=None, streamer=None, **overrides):
-        """Token ids (B, prompt + new) from a prompt; see `mf_generate.generate`."""
-        return registered_generate()(self, input_ids, generation_config=generation_config,
-                                     streamer=streamer, **overrides)
 
 
 class StepFunction(nn.Cell):
@@ -159,9 +155,9 @@ class StepFunction(nn.Cell):
                                        self.last_only)
 
     def __call__(self, input_ids, positions, slot, key_mask):
-        ids = _int32(input_ids)
-        pos = _int32(positions)
-        mask = _int32(key_mask)
+        ids = int32_tensor(input_ids)
+        pos = int32_tensor(positions)
+        mask = int32_tensor(key_mask)
         batch, length = ids.shape[0], ids.shape[-1]
         cache = self.cache
         if cache is None:  # full recompute: every key is one of the inputs
@@ -186,7 +182,7 @@ class StepFunction(nn.Cell):
         return self._compiled(ids, pos, Tensor(start, mstype.int32), mask)
 
 
-def _int32(x) -> Tensor:
+def int32_tensor(x) -> Tensor:
     if isinstance(x, Tensor):
         return x if x.dtype == mstype.int32 else x.astype(mstype.int32)
     return Tensor(np.asarray(x, dtype=np.int32))

@@ -124,14 +124,14 @@ def activation(name: str, x):
 
 
 class MappingMLP(nn.Cell):
-    """projection(act(mapping(x))) with biases and MindFormers' (in, out) weight layout: the
-    MLP of GPT-2, BLOOM and PanGu-Alpha."""
+    """projection(act(mapping(x))) with MindFormers' (in, out) weight layout: the MLP of GPT-2,
+    BLOOM, PanGu-Alpha and BERT (with biases) and of T5 (without)."""
 
-    def __init__(self, config, rng: np.random.Generator, act: str):
+    def __init__(self, config, rng: np.random.Generator, act: str, bias: bool = True):
         super().__init__()
         c, f = config.hidden_size, config.ffn_hidden_size
-        self.mapping = linear(config, rng, c, f, transpose_b=False)
-        self.projection = linear(config, rng, f, c, transpose_b=False)
+        self.mapping = linear(config, rng, c, f, transpose_b=False, bias=bias)
+        self.projection = linear(config, rng, f, c, transpose_b=False, bias=bias)
         self.act = act
 
     def construct(self, x):
