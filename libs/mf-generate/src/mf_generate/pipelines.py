@@ -55,12 +55,7 @@ def pipeline(task: str = TEXT_GENERATION, model: Any = None, tokenizer: Any = No
     built model; `tokenizer` defaults to the one stored beside the model (or its preset's).
     Keyword arguments are the task's settings (generation settings for the generating tasks,
     top_k for the classifiers, ...); a bad one fails before anything is loaded."""
-    name = resolve_task(task)
-    pipeline_class = _class(TASKS[name])
-    match = TRANSLATION_TASK.fullmatch(str(task).replace("-", "_"))
-    if match:
-        kwargs = {"src_lang": match[1], "tgt_lang": match[2], **kwargs}
-    pipeline_class.check_settings(kwargs)
+    _, pipeline_class, kwargs = task_settings(task, kwargs)
     if model is None:
         raise GenerateConfigError("pipeline() needs model= (a preset name, a model directory "
                                   "or a model)")
@@ -71,6 +66,18 @@ def pipeline(task: str = TEXT_GENERATION, model: Any = None, tokenizer: Any = No
     if tokenizer is None:
         tokenizer = _tokenizer_for(model, source)
     return pipeline_class(model, tokenizer, **kwargs)
+
+
+def task_settings(task: str, settings: dict[str, Any]) -> tuple[str, type, dict[str, Any]]:
+    """(task name, pipeline class, settings) with the settings checked (one-line errors)
+    before anything loads; translation_xx_to_yy adds src_lang and tgt_lang."""
+    name = resolve_task(task)
+    pipeline_class = _class(TASKS[name])
+    match = TRANSLATION_TASK.fullmatch(str(task).replace("-", "_"))
+    if match:
+        settings = {"src_lang": match[1], "tgt_lang": match[2], **settings}
+    pipeline_class.check_settings(settings)
+    return name, pipeline_class, settings
 
 
 def resolve_task(task: str) -> str:
