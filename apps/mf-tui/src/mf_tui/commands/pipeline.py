@@ -20,7 +20,8 @@ def register(root: typer.Typer) -> None:
 
 
 def run_pipeline(
-    task: str = typer.Argument(..., help="MindFormers' or Hugging Face's task name: fill_mask, "
+    task: str = typer.Argument(..., metavar="TASK",
+                               help="MindFormers' or Hugging Face's task name: fill_mask, "
                                "text_classification, token_classification, question_answering, "
                                "translation[_xx_to_yy], text2text_generation, text_generation."),
     model: str = typer.Argument(..., metavar="MODEL_OR_DIR",
