@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from generate import TORCH_THREADS, copy_bandwidth, peer_python
 
 BATCH, LENGTH = 8, 128  # the BERT-base serving shape of the issue
@@ -186,7 +185,6 @@ class Ours:
 # ---- the peer: transformers in a python with torch, one request per line ---------------------
 PEER = r"""
 import json, sys, time
-import numpy as np
 import torch, transformers
 torch.set_num_threads(int(sys.argv[3]))
 bert = transformers.AutoModel.from_pretrained(sys.argv[1], dtype=torch.float32).eval() \

@@ -43,7 +43,7 @@ class ModelOutput(Mapping):
         names = [f.name for f in dataclasses.fields(cls)]
         if "loss" in names and not with_loss:
             names.remove("loss")
-        return cls(**dict(zip(names, values)))
+        return cls(**dict(zip(names, values, strict=True)))
 
 
 @dataclasses.dataclass

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import typer
 
+# A list default: typer's Argument as a module-level value, as commands/train.py does.
+INPUTS = typer.Argument(..., metavar="INPUT...", help="Texts (question_answering: questions).")
+
 
 def register(root: typer.Typer) -> None:
     root.command("pipeline")(run_pipeline)
@@ -26,8 +29,7 @@ def run_pipeline(
                                "translation[_xx_to_yy], text2text_generation, text_generation."),
     model: str = typer.Argument(..., metavar="MODEL_OR_DIR",
                                 help="A model directory (with tokenizer files) or a preset name."),
-    inputs: list[str] = typer.Argument(..., metavar="INPUT...",
-                                       help="Texts (question_answering: questions)."),
+    inputs: list[str] = INPUTS,
     pair: str = typer.Option(None, "--pair", help="text_classification: the second text of "
                              "the pair, for every INPUT."),
     context: str = typer.Option(None, "--context", help="question_answering: the context."),

@@ -131,7 +131,8 @@ class T5Config(ModelConfig):
         direction when bidirectional, the first half of those exact, the rest log-spaced up to
         D; every distance >= D shares the last bucket, so relative positions are clipped to
         +-D before the lookup. Computed in float32 as transformers does."""
-        buckets, distance = self.relative_attention_num_buckets, self.relative_attention_max_distance
+        buckets = self.relative_attention_num_buckets
+        distance = self.relative_attention_max_distance
         rel = np.arange(-distance, distance + 1, dtype=np.int64)
         out = np.zeros_like(rel)
         if bidirectional:

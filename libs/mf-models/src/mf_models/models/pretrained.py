@@ -162,7 +162,7 @@ class TaskModel(PreTrainedModel):
         import inspect
 
         names = list(inspect.signature(self.construct).parameters)
-        return {**dict(zip(names, args)), **kwargs}
+        return {**dict(zip(names, args, strict=False)), **kwargs}  # defaults not given
 
 
 def _as_tensor(x):

@@ -384,7 +384,8 @@ class Seq2SeqStepFunction(nn.Cell):
         return self.model.head(h, table)
 
     def __call__(self, decoder_ids, slot, key_mask, encoder_mask):
-        ids, keys, enc = int32_tensor(decoder_ids), int32_tensor(key_mask), int32_tensor(encoder_mask)
+        ids, keys = int32_tensor(decoder_ids), int32_tensor(key_mask)
+        enc = int32_tensor(encoder_mask)
         batch, length, encoder_length = self.sizes
         if (ids.shape[0] != batch or tuple(keys.shape) != (batch, length)
                 or tuple(enc.shape) != (batch, encoder_length)):
