@@ -4,10 +4,11 @@ beside the machine's matmul floor, from one run, on the same weights and images.
 * ViT-B/16 at 224x224 with a 1000-class head (google/vit-base-patch16-224's shape, 86.6M
   parameters), random weights built by mf and written as a Hugging Face directory through mf's
   exporter; the peer loads that directory with transformers;
-* batch 8 (and 1) of the same random images; mf's forward compiled (`model.compiled()`, the
-  path the pipelines take) and eager (PyNative), the peer's under `torch.no_grad()` with 2
-  threads; the two take turns `--repeats` times (other jobs come and go on this machine: each
-  side's best and median are printed); the largest logit difference between the two;
+* batch 8 (and 1) of the same random images; mf's forward compiled
+  (`model.forward_function()`, the path the pipelines take) and eager (PyNative), the peer's
+  under `torch.no_grad()` with 2 threads; the two take turns `--repeats` times (other jobs
+  come and go on this machine: each side's best and median are printed); the largest logit
+  difference between the two;
 * the floor: every matrix product of one forward (patch embedding, q/k/v, scores, weighted
   values, projections, MLP, head) at the same shapes, back to back in numpy/OpenBLAS.
 
@@ -114,7 +115,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mf-bench-vision-") as tmp:
         tmp = Path(tmp)
         model = build_directory(tmp / "vit")
-        compiled = model.compiled()
+        compiled = model.forward_function()
         peer = Peer(python, tmp / "vit", script=PEER) if python else None
         print(f"ViT-B/16, 224x224, {model.num_parameters() / 1e6:.1f}M parameters, fp32; "
               f"best (median) of {args.repeats} alternating runs; peer: "

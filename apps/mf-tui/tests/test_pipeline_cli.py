@@ -1,107 +1,85 @@
-"""`mf pipeline TASK MODEL_OR_DIR INPUT...` on the tiny Hugging Face checkpoints of mf-models'
-fixtures: the image tasks print what transformers' pipelines give, MAE writes its
-reconstruction without overwriting anything, and bad requests are one line with exit code 2
-before any weights load."""
+"""`mf pipeline TASK MODEL_OR_DIR INPUT...`: JSON equal to transformers' pipelines on the
+tiny fixtures, a preset name through $MF_HOME, streaming, and one-line exit-2 errors before
+any model loads."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
-
-import numpy as np
-import PIL.Image
-import pytest
-from safetensors.numpy import load_file
 
 from mf_tui import cli
 
-LIBS = Path(__file__).resolve().parents[3] / "libs"
-MODELS = LIBS / "mf-models" / "tests" / "fixtures"
-PICTURES = LIBS / "mf-tokenize" / "tests" / "fixtures" / "image_processors" / \
-    "expected.safetensors"
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory) -> list[str]:
-    """The two images transformers' pipelines saw in the fixture script, as PNG files."""
-    arrays = load_file(str(PICTURES))
-    folder = tmp_path_factory.mktemp("images")
-    paths = []
-    for name in ("rgb_pil", "big_pil"):
-        path = folder / f"{name}.png"
-        PIL.Image.fromarray(arrays[f"image/{name}"]).save(path)
-        paths.append(str(path))
-    return paths
+FIXTURES = Path(__file__).resolve().parents[3] / "libs" / "mf-models" / "tests" / "fixtures"
+BERT = FIXTURES / "bert"
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(["pipeline", *(str(a) for a in argv)])
+    code = cli.main(["pipeline", *argv])
     out = capsys.readouterr()
     return code, out.out, out.err
 
 
-def test_zero_shot_prints_transformers_scores(images, capsys):
-    code, out, err = run(capsys, "zero_shot_image_classification", MODELS / "clip" / "hf",
-                         *images, "--labels", "cat,dog,bird", "--json")
+def test_fill_mask_prints_transformers_candidates_as_json(capsys):
+    case = json.loads((BERT / "masked_lm" / "pipeline.json").read_text())[0]
+    code, out, err = run(capsys, "fill-mask", str(BERT / "masked_lm" / "hf"), case["input"],
+                         "--top-k", "3")
     assert code == 0, err
-    results = json.loads(out)
-    expected = load_file(str(MODELS / "clip" / "expected.safetensors"))
-    labels = ["cat", "dog", "bird"]
-    for item, path, ids, scores in zip(results, images, expected["pipeline_label_ids"],
-                                       expected["pipeline_scores"], strict=True):
-        assert item["input"] == path
-        assert [r["label"] for r in item["results"]] == [labels[i] for i in ids]
-        assert np.abs(np.array([r["score"] for r in item["results"]]) - scores).max() < 1e-4
+    result = json.loads(out)
+    assert [c["token_str"] for c in result] == [c["token_str"] for c in case["output"]]
+    assert [c["sequence"] for c in result] == [c["sequence"] for c in case["output"]]
 
 
-def test_image_classification_lines(images, capsys):
-    code, out, err = run(capsys, "image_classification", MODELS / "vit" / "hf", images[0],
-                         "--top-k", "2")
+def test_a_text_pair_through_a_preset_name(capsys, tmp_path, monkeypatch):
+    """$MF_HOME/<preset>/ holds the model and its tokenizer; --pair is the second text."""
+    shutil.copytree(BERT / "sequence_classification" / "hf",
+                    tmp_path / "txtcls_bert_base_uncased_mnli")
+    monkeypatch.setenv("MF_HOME", str(tmp_path))
+    case = next(c for c in json.loads((BERT / "sequence_classification" / "pipeline.json")
+                                      .read_text()) if isinstance(c["input"], dict))
+    code, out, err = run(capsys, "text_classification", "txtcls_bert_base_uncased_mnli",
+                         case["input"]["text"], "--pair", case["input"]["text_pair"])
     assert code == 0, err
-    expected = load_file(str(MODELS / "vit" / "expected.safetensors"))
-    names = ["cat", "dog", "bird", "car", "tree"]
-    lines = [line.split("\t") for line in out.strip().splitlines()]
-    top2 = expected["pipeline_label_ids"][0][:2]
-    assert [label for label, _ in lines] == [names[i] for i in top2]
-    assert abs(float(lines[0][1]) - expected["pipeline_scores"][0][0]) < 1e-4
+    result = json.loads(out)
+    assert result["label"] == case["top1"]["label"]
+    assert abs(result["score"] - case["top1"]["score"]) < 1e-5
 
 
-def test_masked_image_modeling_writes_its_reconstruction_once(images, capsys, tmp_path):
-    target = tmp_path / "out" / "reconstruction.png"
-    code, out, err = run(capsys, "masked_image_modeling", MODELS / "mae" / "hf", images[0],
-                         "--seed", "0", "--output", target)
+def test_translation_streams_its_text(capsys):
+    case = json.loads((FIXTURES / "t5" / "pipeline.json").read_text())[2]
+    code, out, err = run(capsys, "translation", str(FIXTURES / "t5" / "hf"), case["input"],
+                         "--max-new-tokens", "20", "--stream")
     assert code == 0, err
-    assert "masked=12/16" in out and f"wrote {target}" in out
-    assert PIL.Image.open(target).size == (32, 32)
-    assert [p.name for p in target.parent.iterdir()] == ["reconstruction.png"]  # no temp left
-    code, _, err = run(capsys, "masked_image_modeling", MODELS / "mae" / "hf", images[0],
-                       "--output", target)
-    assert code == 2 and "exists; mf does not overwrite files it did not make" in err
+    assert out.rstrip("\n") == case["generated_text"]
 
 
-def _fails(capsys, *argv: str, fragment: str) -> None:
+def _fails_with(capsys, argv, fragment):
     code, _, err = run(capsys, *argv)
-    lines = err.strip().splitlines()
     assert code == 2, err
-    assert lines[0].startswith("mf: error: ") and fragment in lines[0], err
-    assert len(lines) == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], err
 
 
-def test_bad_requests_are_one_line_exit_2(images, capsys, tmp_path):
-    clip, vit = MODELS / "clip" / "hf", MODELS / "vit" / "hf"
-    not_an_image = tmp_path / "notes.png"
-    not_an_image.write_text("just text")
-    _fails(capsys, "image_clasification", vit, images[0],
-           fragment="did you mean 'image_classification'")
-    _fails(capsys, "image_classification", clip, images[0],
-           fragment="task 'image_classification' needs a vit or swin model")
-    _fails(capsys, "image_classification", vit, tmp_path / "missing.png",
-           fragment="missing.png does not exist")
-    _fails(capsys, "image_classification", vit, not_an_image,
-           fragment="notes.png is not an image Pillow can read")
-    _fails(capsys, "image_classification", vit, images[0], "--labels", "cat,horse",
-           fragment="label 'horse' is not one of the model's 5 classes")
-    _fails(capsys, "zero_shot_image_classification", clip, images[0],
-           fragment="needs --labels a,b,c")
-    _fails(capsys, "image_classification", vit, images[0], "--top-k", "0",
-           fragment="--top-k 0 must be >= 1")
+def test_bad_requests_are_one_line_exit_2(capsys):
+    qa = str(BERT / "question_answering" / "hf")
+    _fails_with(capsys, ["question_anwsering", qa, "Where?"], "did you mean "
+                                                               "'question_answering'")
+    _fails_with(capsys, ["question_answering", qa, "Where?"], "needs --context")
+    _fails_with(capsys, ["fill_mask", qa, "x", "--pair", "y"], "--pair is for "
+                                                                "text_classification")
+    _fails_with(capsys, ["token_classification", qa, "x", "--aggregation", "max"],
+                "aggregation_strategy='max' is not one of")
+    _fails_with(capsys, ["fill_mask", qa, "a", "b", "--stream"], "--stream is for one INPUT")
+    _fails_with(capsys, ["image_classification", qa, "x"], "image file x does not exist")
+
+
+def test_bad_settings_fail_without_importing_mindspore():
+    code = ("import sys; from mf_tui import cli; "
+            "rc = cli.main(['pipeline', 'fill_mask', 'bert_base_uncased', 'a [MASK]', "
+            "'--top-k', '0']); "
+            "assert 'mindspore' not in sys.modules, 'mindspore imported'; sys.exit(rc)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "top_k=0 must be an integer >= 1" in result.stderr

@@ -60,6 +60,11 @@ def _debug_enabled() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn known errors into one line on stderr and a named exit code."""
+    from mf_parallel.runtime import apply_runtime_defaults
+
+    # MindSpore runtime settings measured to pay on CPU, for this process and the ranks it
+    # starts (a value already in the environment wins)
+    apply_runtime_defaults()
     if not _debug_enabled():
         # MindSpore writes rank_0/om/analyze_fail.ir into the working directory when a graph
         # fails to compile; a failed command must leave nothing behind. MF_DEBUG=1 keeps

@@ -1,34 +1,33 @@
 """The image tasks of `pipeline(task=...)`, with MindFormers' task names and Hugging Face's
 output shapes:
 
-    pipeline("image_classification", model="vit_base_p16")(image, top_k=3)
+    pipeline("image_classification", model="vit_dir")(image, top_k=3)
     # [{'label': 'tabby cat', 'score': 0.91}, ...]  (a list of such lists for a list of images)
     pipeline("zero_shot_image_classification", model=clip_dir)(
         image, candidate_labels=["cat", "dog"], hypothesis_template="This is a photo of {}.")
     pipeline("masked_image_modeling", model=mae_dir)(image, seed=0)
-    # {'loss': 0.43, 'mask': (h, w) 1 = hidden patch, 'image': PIL reconstruction}
+    # {'loss': 0.43, 'mask': (h, w) 1 = hidden patch, 'image': PIL reconstruction, ...}
     pipeline("contrastive_language_image_pretrain", model=clip_dir)(image, texts=["a", "b"])
     # [{'label': 'a', 'score': 0.8, 'similarity': 0.31}, ...] in the order of the texts
 
 An image is a file path, a PIL image (both made RGB, as transformers' pipelines do) or a numpy
-array. The model runs compiled (`ms.jit`; `compile=False`: eagerly, which pays off only for a
-handful of images), in batches of `batch_size` (the last padded to a power of two, so a run
-compiles at most log2(batch_size) + 1 shapes).
+array. Each pipeline takes its settings at construction or per call (`settings` lists them);
+the processor comes from `processor=`, the model's directory (preprocessor_config.json, CLIP's
+tokenizer), its preset, or the family's default at the model's image size. The model runs
+compiled (`forward_function`; `compile=False`: eagerly, which pays off for a handful of images)
+in batches of `batch_size`, the last padded to a power of two, so a run compiles at most
+log2(batch_size) + 1 shapes.
 """
 
 from __future__ import annotations
 
-import os
+import difflib
 from typing import Any
 
 import numpy as np
 
 from mf_generate.errors import GenerateConfigError
 
-IMAGE_CLASSIFICATION = "image_classification"
-ZERO_SHOT = "zero_shot_image_classification"
-MASKED_IMAGE_MODELING = "masked_image_modeling"
-CONTRASTIVE = "contrastive_language_image_pretrain"
 HYPOTHESIS_TEMPLATE = "This is a photo of {}."
 
 
@@ -47,31 +46,76 @@ def batch_sizes(count: int, batch_size: int) -> list[int]:
     return sizes
 
 
+def jitted(model, method: str):
+    """`ms.jit` of one of a model's methods (CLIP's `encode_text`), made once per model."""
+    import mindspore as ms
+
+    memo = model.__dict__.setdefault("_jitted_methods", {})
+    if method not in memo:
+        memo[method] = ms.jit(getattr(model, method))
+    return memo[method]
+
+
 class ImagePipeline:
-    """What the image tasks share: inputs to pixel batches, the compiled model over them."""
+    """What the image tasks share: settings, loading, inputs to pixel batches, the model over
+    padded batches."""
 
     task = ""
     families: tuple[str, ...] = ()
+    auto_class = "AutoModel"  # the mf_models Auto class that loads the task's model
+    # name -> default; every one may be given at construction or per call.
+    settings: dict[str, Any] = {"batch_size": 8, "compile": True}
 
-    def __init__(self, model, image_processor, batch_size: int = 8, compile: bool = True):
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
+        for key, value in settings.items():
+            if key not in cls.settings:
+                close = difflib.get_close_matches(key, list(cls.settings), n=1)
+                hint = (f"; did you mean '{close[0]}'?" if close
+                        else f"; allowed: {', '.join(cls.settings)}")
+                raise GenerateConfigError(f"'{key}' is not a {cls.task} setting{hint}")
+            cls.check_value(key, value)
+
+    @classmethod
+    def check_value(cls, key: str, value: Any) -> None:
+        if key in ("batch_size", "top_k") and (isinstance(value, bool) or not isinstance(
+                value, int) or value < 1):
+            raise GenerateConfigError(f"{key}={value!r} must be an integer >= 1")
+        if key == "hypothesis_template" and (not isinstance(value, str) or "{}" not in value):
+            raise GenerateConfigError(f"hypothesis_template {value!r} needs a {{}} where the "
+                                      "label goes")
+        if key in ("candidate_labels", "texts", "labels") and value is not None:
+            _texts(value, key)
+
+    @classmethod
+    def load_model(cls, source):
+        """The model of a preset or directory; a family the task does not take fails before
+        any weights load."""
+        import mf_models
+
+        family = mf_models.load_config(source).family
+        if family not in cls.families:
+            raise GenerateConfigError(f"task '{cls.task}' needs a {' or '.join(cls.families)} "
+                                      f"model; {source} is {family}")
+        return getattr(mf_models, cls.auto_class).from_pretrained(source)
+
+    @classmethod
+    def load_processor(cls, model, source):
+        return image_processor_for_model(model, source)
+
+    def __init__(self, model, processor, **settings: Any):
+        self.check_settings(settings)
         if model.config.family not in self.families:
             raise GenerateConfigError(
                 f"task '{self.task}' needs a {' or '.join(self.families)} model, got "
                 f"{model.config.family}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise GenerateConfigError(f"batch_size={batch_size!r} must be a positive integer")
         self.model = model
-        self.image_processor = image_processor
-        self.batch_size = batch_size
-        self.compile = compile
+        self.image_processor = processor
+        self.defaults = {**self.settings, **settings}
 
-    def method(self, name: str):
-        """One of the model's methods, compiled unless the pipeline runs eagerly."""
-        return self.model.jitted(name) if self.compile else getattr(self.model, name)
-
-    def forward(self):
-        """The model's call (checked inputs, named outputs), compiled or eager."""
-        return self.model.compiled() if self.compile else self.model
+    def options(self, call: dict[str, Any]) -> dict[str, Any]:
+        self.check_settings(call)
+        return {**self.defaults, **call}
 
     def pixel_values(self, images: list[Any]) -> np.ndarray:
         """(N, C, H, W) float32: files and PIL images made RGB first (transformers'
@@ -82,12 +126,13 @@ class ImagePipeline:
                   for image in images]
         return self.image_processor(loaded, return_tensors="np")["pixel_values"]
 
-    def run_batches(self, fn, pixels: np.ndarray) -> list[np.ndarray]:
+    @staticmethod
+    def run_batches(fn, pixels: np.ndarray, batch_size: int) -> list[np.ndarray]:
         """`fn(batch) -> tuple of arrays (batch, ...)` over the pixels in padded batches; the
         arrays of each output, concatenated, without the padding."""
         outputs: list[list[np.ndarray]] = []
         start = 0
-        for size in batch_sizes(len(pixels), self.batch_size):
+        for size in batch_sizes(len(pixels), batch_size):
             batch = pixels[start:start + size]
             real = len(batch)
             if real < size:  # pad with copies of the last image: a shape already compiled
@@ -116,27 +161,31 @@ def _texts(values: Any, what: str) -> list[str]:
 
 
 class ImageClassificationPipeline(ImagePipeline):
-    """Hugging Face's image-classification pipeline: the top_k classes by score."""
+    """Hugging Face's image-classification: the top_k classes by score. `labels` keeps only
+    those classes (each must be one of the head's)."""
 
-    task = IMAGE_CLASSIFICATION
+    task = "image_classification"
     families = ("vit", "swin")
+    auto_class = "AutoModelForImageClassification"
+    settings = {**ImagePipeline.settings, "top_k": 5, "function_to_apply": None, "labels": None}
 
-    def __call__(self, images: Any, top_k: int = 5, labels: Any = None,
-                 function_to_apply: str | None = None):
-        """`labels` keeps only those classes (each must be one of the head's) in the result."""
+    @classmethod
+    def check_value(cls, key: str, value: Any) -> None:
+        if key == "function_to_apply" and value not in (None, "softmax", "sigmoid", "none"):
+            raise GenerateConfigError(f"function_to_apply={value!r} is not one of softmax, "
+                                      "sigmoid, none")
+        super().check_value(key, value)
+
+    def __call__(self, images: Any, **options: Any):
+        opts = self.options(options)
         batch, single = _as_list(images)
         cfg = self.model.config
-        keep = None if labels is None else [cfg.label_id(lab) for lab in _texts(labels,
-                                                                                  "labels")]
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise GenerateConfigError(f"top_k={top_k!r} must be a positive integer")
-        apply = function_to_apply or ("sigmoid" if cfg.num_labels == 1 else "softmax")
-        if apply not in ("softmax", "sigmoid", "none"):
-            raise GenerateConfigError(f"function_to_apply={apply!r} is not one of softmax, "
-                                      "sigmoid, none")
-        forward = self.forward()
+        keep = None if opts["labels"] is None else [
+            cfg.label_id(label) for label in _texts(opts["labels"], "labels")]
+        apply = opts["function_to_apply"] or ("sigmoid" if cfg.num_labels == 1 else "softmax")
+        forward = self.model.forward_function() if opts["compile"] else self.model
         (logits,) = self.run_batches(lambda b: (forward(b).logits.asnumpy(),),
-                                     self.pixel_values(batch))
+                                     self.pixel_values(batch), opts["batch_size"])
         if apply == "softmax":
             scores = softmax(logits)
         elif apply == "sigmoid":
@@ -149,7 +198,7 @@ class ImageClassificationPipeline(ImagePipeline):
             ids = keep if keep is not None else range(len(names))
             ranked = sorted(({"label": names[i], "score": float(row[i])} for i in ids),
                             key=lambda r: -r["score"])
-            results.append(ranked[:top_k])
+            results.append(ranked[:opts["top_k"]])
         return results[0] if single else results
 
 
@@ -158,22 +207,40 @@ class _CLIPPipeline(ImagePipeline):
 
     families = ("clip",)
 
-    def __init__(self, model, processor, batch_size: int = 8, compile: bool = True):
-        super().__init__(model, processor.image_processor, batch_size, compile)
+    @classmethod
+    def load_processor(cls, model, source):
+        """The image processor and the CLIP tokenizer saved with the model."""
+        from mf_tokenize import CLIPProcessor
+
+        from mf_generate.pipelines import tokenizer_for
+
+        name = str(source) if source is not None else model.config.name
+        if not name:
+            raise GenerateConfigError("pass processor=: the model was built from a config, so "
+                                      "there is no directory or preset to read a tokenizer from")
+        return CLIPProcessor(image_processor_for_model(model, source), tokenizer_for(name))
+
+    def __init__(self, model, processor, **settings: Any):
+        super().__init__(model, processor.image_processor, **settings)
         self.tokenizer = processor.tokenizer
 
-    def similarities(self, images: list[Any], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def similarities(self, images: list[Any], texts: list[str],
+                     opts: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """(cosines, logits = exp(logit_scale) * cosines), each (images, texts)."""
         from mindspore import Tensor
 
         model = self.model
+
+        def method(name):
+            return jitted(model, name) if opts["compile"] else getattr(model, name)
+
         encoded = self.tokenizer(texts, padding=True, return_tensors="np")
         ids, mask = model.check_text(encoded["input_ids"], encoded["attention_mask"])
-        text = self.method("encode_text")(ids, mask).asnumpy().astype(np.float32)
+        text = method("encode_text")(ids, mask).asnumpy().astype(np.float32)
         text = text / np.sqrt((text * text).sum(-1, keepdims=True))
-        encode_image = self.method("encode_image")
+        encode_image = method("encode_image")
         (image,) = self.run_batches(lambda b: (encode_image(Tensor(b)).asnumpy(),),
-                                    self.pixel_values(images))
+                                    self.pixel_values(images), opts["batch_size"])
         image = image.astype(np.float32)
         image = image / np.sqrt((image * image).sum(-1, keepdims=True))
         cosines = image @ text.T
@@ -184,16 +251,16 @@ class _CLIPPipeline(ImagePipeline):
 class ZeroShotImageClassificationPipeline(_CLIPPipeline):
     """Hugging Face's zero-shot-image-classification: the candidate labels by score."""
 
-    task = ZERO_SHOT
+    task = "zero_shot_image_classification"
+    settings = {**ImagePipeline.settings, "candidate_labels": None,
+                "hypothesis_template": HYPOTHESIS_TEMPLATE}
 
-    def __call__(self, images: Any, candidate_labels: Any = None,
-                 hypothesis_template: str = HYPOTHESIS_TEMPLATE):
-        labels = _texts(candidate_labels, "candidate_labels")
-        if "{}" not in hypothesis_template:
-            raise GenerateConfigError(f"hypothesis_template {hypothesis_template!r} needs a {{}} "
-                                      "where the label goes")
+    def __call__(self, images: Any, **options: Any):
+        opts = self.options(options)
+        labels = _texts(opts["candidate_labels"], "candidate_labels")
         batch, single = _as_list(images)
-        _, logits = self.similarities(batch, [hypothesis_template.format(x) for x in labels])
+        template = opts["hypothesis_template"]
+        _, logits = self.similarities(batch, [template.format(x) for x in labels], opts)
         results = [sorted(({"score": float(s), "label": lab} for s, lab in zip(row, labels,
                                                                                 strict=True)),
                           key=lambda r: -r["score"]) for row in softmax(logits)]
@@ -205,12 +272,15 @@ class ContrastivePipeline(_CLIPPipeline):
     each image: `similarity` (cosine of the embeddings), `score` (softmax over the texts of
     exp(logit_scale) * cosine, CLIP's logits_per_image), in the order of the texts."""
 
-    task = CONTRASTIVE
+    task = "contrastive_language_image_pretrain"
+    settings = {**ImagePipeline.settings, "texts": None, "candidate_labels": None}
 
-    def __call__(self, images: Any, texts: Any = None, candidate_labels: Any = None):
-        texts = _texts(texts if texts is not None else candidate_labels, "texts")
+    def __call__(self, images: Any, **options: Any):
+        opts = self.options(options)
+        given = opts["texts"] if opts["texts"] is not None else opts["candidate_labels"]
+        texts = _texts(given, "texts")
         batch, single = _as_list(images)
-        cosines, logits = self.similarities(batch, texts)
+        cosines, logits = self.similarities(batch, texts, opts)
         results = [[{"label": t, "score": float(p), "similarity": float(c)}
                     for t, p, c in zip(texts, probs, cos, strict=True)]
                    for probs, cos in zip(softmax(logits), cosines, strict=True)]
@@ -225,19 +295,28 @@ class MaskedImageModelingPipeline(ImagePipeline):
     pixels), `reconstruction` (PIL: every patch as predicted). `seed` fixes the masking.
     """
 
-    task = MASKED_IMAGE_MODELING
+    task = "masked_image_modeling"
     families = ("mae",)
+    settings = {"compile": True, "seed": None}
 
-    def __call__(self, images: Any, seed: int | None = None):
+    @classmethod
+    def check_value(cls, key: str, value: Any) -> None:
+        if key == "seed" and value is not None and (isinstance(value, bool)
+                                                    or not isinstance(value, int)):
+            raise GenerateConfigError(f"seed={value!r} must be an integer")
+        super().check_value(key, value)
+
+    def __call__(self, images: Any, **options: Any):
+        opts = self.options(options)
         batch, single = _as_list(images)
         model, cfg = self.model, self.model.config
         pixels = self.pixel_values(batch)
-        rng = np.random.default_rng(seed) if seed is not None else model.rng
+        rng = np.random.default_rng(opts["seed"]) if opts["seed"] is not None else model.rng
         noise = rng.random((len(pixels), cfg.num_patches), dtype=np.float32)
-        forward = self.forward()
+        forward = model.forward_function() if opts["compile"] else model
         out = []
         for i in range(len(pixels)):  # one image per call: the loss is per image
-            result = forward(pixels[i:i + 1], noise=noise[i:i + 1])
+            result = forward(pixels[i:i + 1], noise[i:i + 1])
             out.append(self._result(pixels[i], result))
         return out[0] if single else out
 
@@ -273,76 +352,31 @@ class MaskedImageModelingPipeline(ImagePipeline):
                                    .transpose(1, 2, 0))
 
 
-PIPELINES = {cls.task: cls for cls in (ImageClassificationPipeline,
-                                       ZeroShotImageClassificationPipeline,
-                                       ContrastivePipeline, MaskedImageModelingPipeline)}
-
-
-def vision_pipeline(task: str, model: Any = None, processor: Any = None, batch_size: int = 8,
-                    compile: bool = True):
-    """Build the pipeline of an image task; `model` is a preset name, a model directory (ours
-    or Hugging Face's) or a built model; `processor` defaults to the one saved with the model
-    (its preprocessor_config.json and, for CLIP, tokenizer), the preset's recipe, or the
-    family's default at the model's image size."""
-    cls = PIPELINES[task]
-    if model is None:
-        raise GenerateConfigError(f"pipeline('{task}') needs model= (a preset name, a model "
-                                  "directory or a model)")
-    source = None
-    if isinstance(model, (str, os.PathLike)):
-        from mf_models import AutoModel, load_config
-
-        family = load_config(model).family  # a wrong family fails before weights load
-        if family not in cls.families:
-            raise GenerateConfigError(f"task '{task}' needs a {' or '.join(cls.families)} "
-                                      f"model; {model} is {family}")
-        source, model = model, AutoModel.from_pretrained(model)
-    if processor is None:
-        processor = processor_for(model, source, with_tokenizer=cls.families == ("clip",))
-    return cls(model, processor, batch_size=batch_size, compile=compile)
-
-
-def processor_for(model, source, with_tokenizer: bool = False):
-    """The processor saved beside the model, else its preset's, else the family default (an
-    image processor; with a tokenizer, a CLIPProcessor)."""
+def image_processor_for_model(model, source):
+    """The image processor saved beside the model, else its preset's, else the family's
+    default at the model's image size."""
     from mf_models.auto import weights_directory
     from mf_models.errors import ModelConfigError
-    from mf_tokenize import AutoImageProcessor, CLIPProcessor
+    from mf_tokenize import AutoImageProcessor
     from mf_tokenize.errors import TokenizerConfigError
     from mf_tokenize.image_processing import image_processor_for, read_image_settings
 
     cfg = model.config
     name = str(source) if source is not None else cfg.name
-    image_processor = None
-    for candidate in _places(name, weights_directory, ModelConfigError):
+    places = []
+    if name:
         try:
-            read_image_settings(candidate)
+            directory = weights_directory(name)
+            if directory.is_dir():
+                places.append(str(directory))
+        except ModelConfigError:
+            pass
+        places.append(name)
+    for place in places:
+        try:
+            read_image_settings(place)
         except TokenizerConfigError:
             continue
-        image_processor = AutoImageProcessor.from_pretrained(candidate)
-        break
-    if image_processor is None:
-        size = cfg.vision_config.image_size if cfg.family == "clip" else cfg.image_size
-        image_processor = image_processor_for(cfg.family, size)
-    if not with_tokenizer:
-        return image_processor
-    from mf_generate.pipelines import tokenizer_for
-
-    if not name:
-        raise GenerateConfigError("pass processor=: the model was built from a config, so "
-                                  "there is no directory or preset to read a tokenizer from")
-    return CLIPProcessor(image_processor, tokenizer_for(name))
-
-
-def _places(name: str, weights_directory, model_error) -> list[str]:
-    """Where a model's processor may be saved: its directory, else its preset name."""
-    if not name:
-        return []
-    places = []
-    try:
-        directory = weights_directory(name)
-        if directory.is_dir():
-            places.append(str(directory))
-    except model_error:
-        pass
-    return places + [name]
+        return AutoImageProcessor.from_pretrained(place)
+    size = cfg.vision_config.image_size if cfg.family == "clip" else cfg.image_size
+    return image_processor_for(cfg.family, size)

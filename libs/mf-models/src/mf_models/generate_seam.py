@@ -25,3 +25,13 @@ def registered_generate() -> Callable[..., Any]:
         raise ModelError("model.generate() is provided by mf-generate: run `import mf_generate` "
                          "first (or call mf_generate.generate(model, ...))")
     return _generate
+
+
+class GenerationMixin:
+    """`model.generate(...)` for every model that generates (causal LMs, T5)."""
+
+    def generate(self, input_ids, generation_config=None, streamer=None, **overrides):
+        """Token ids from a prompt (decoders: prompt + new; encoder-decoders: the decoder's
+        sequence); see `mf_generate.generate`."""
+        return registered_generate()(self, input_ids, generation_config=generation_config,
+                                     streamer=streamer, **overrides)

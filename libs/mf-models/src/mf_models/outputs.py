@@ -1,77 +1,108 @@
-"""Model outputs with Hugging Face's field names (`out.logits`, `out.logits_per_image` ...).
+"""Model outputs with Hugging Face's field names: `out.logits`, `out["logits"]`, `out[0]`.
 
-An output is a tuple of the fields that are set, in the field order (as Hugging Face's
-`ModelOutput.to_tuple()`), so `loss, logits = model(pixels, labels=y)` and `model(pixels)[0]`
-work as well as `out.logits` and `out["logits"]`. A compiled caller (`ms.jit`) gets the plain
-tuple from `construct`; `__call__` names it. No MindSpore here.
+A compiled graph returns plain tuples (a graph cannot build Python objects); the model's
+`__call__` and its compiled `forward_function` wrap them in one of these. As in transformers,
+fields left at None are skipped by iteration, `keys()` and integer indexing, so `out[0]` is the
+loss when labels were given and the logits otherwise. No MindSpore import here.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import dataclasses
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 
-class ModelOutput(tuple):
-    fields: ClassVar[tuple[str, ...]] = ()
+@dataclasses.dataclass
+class ModelOutput(Mapping):
+    def _present(self) -> list[tuple[str, Any]]:
+        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)
+                if getattr(self, f.name) is not None]
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> ModelOutput:
-        if len(args) > len(cls.fields):
-            raise TypeError(f"{cls.__name__} takes at most {len(cls.fields)} values")
-        values = dict(zip(cls.fields, args, strict=False))
-        unknown = set(kwargs) - set(cls.fields)
-        if unknown:
-            raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}; fields: "
-                            f"{', '.join(cls.fields)}")
-        values.update(kwargs)
-        named = {f: values.get(f) for f in cls.fields}
-        out = super().__new__(cls, tuple(v for v in named.values() if v is not None))
-        out._named = named
-        return out
+    def __getitem__(self, key: str | int) -> Any:
+        if isinstance(key, int):
+            return self._present()[key][1]
+        value = dict(self._present()).get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(name for name, _ in self._present())
+
+    def __len__(self) -> int:
+        return len(self._present())
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        return tuple(value for _, value in self._present())
 
     @classmethod
-    def from_tuple(cls, values: tuple, present: tuple[str, ...]) -> ModelOutput:
-        """Name the tuple `construct` returned: `present` lists its fields in order."""
-        return cls(**dict(zip(present, values, strict=True)))
-
-    def __getattr__(self, name: str) -> Any:
-        named = self.__dict__.get("_named", {})
-        if name in named:
-            return named[name]
-        raise AttributeError(f"{type(self).__name__} has no field {name!r}")
-
-    def __getitem__(self, key):  # type: ignore[override]
-        if isinstance(key, str):
-            if self._named.get(key) is None:
-                raise KeyError(key)
-            return self._named[key]
-        return super().__getitem__(key)
-
-    def keys(self) -> list[str]:
-        return [f for f, v in self._named.items() if v is not None]
-
-    def items(self) -> list[tuple[str, Any]]:
-        return [(f, self._named[f]) for f in self.keys()]
-
-    def to_tuple(self) -> tuple:
-        return tuple(self)
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={_short(v)}" for k, v in self.items())
-        return f"{type(self).__name__}({inner})"
+    def from_tuple(cls, values: tuple, with_loss: bool) -> ModelOutput:
+        """The output of a graph's tuple, in this class's field order; without a loss the
+        first field (loss) is None."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if "loss" in names and not with_loss:
+            names.remove("loss")
+        return cls(**dict(zip(names, values, strict=True)))
 
 
-def _short(value: Any) -> str:
-    shape = getattr(value, "shape", None)
-    return f"<{type(value).__name__} shape={tuple(shape)}>" if shape is not None else repr(value)
+@dataclasses.dataclass
+class BaseModelOutputWithPooling(ModelOutput):
+    last_hidden_state: Any = None
+    pooler_output: Any = None
 
 
+@dataclasses.dataclass
+class MaskedLMOutput(ModelOutput):
+    loss: Any = None
+    logits: Any = None
+
+
+@dataclasses.dataclass
+class SequenceClassifierOutput(ModelOutput):
+    loss: Any = None
+    logits: Any = None
+
+
+@dataclasses.dataclass
+class TokenClassifierOutput(ModelOutput):
+    loss: Any = None
+    logits: Any = None
+
+
+@dataclasses.dataclass
+class QuestionAnsweringModelOutput(ModelOutput):
+    loss: Any = None
+    start_logits: Any = None
+    end_logits: Any = None
+
+
+@dataclasses.dataclass
+class Seq2SeqLMOutput(ModelOutput):
+    loss: Any = None
+    logits: Any = None
+    encoder_last_hidden_state: Any = None
+
+
+# The image families (issue 14, vision half).
+@dataclasses.dataclass
 class ImageClassifierOutput(ModelOutput):
-    fields = ("loss", "logits")
+    loss: Any = None
+    logits: Any = None
 
 
+@dataclasses.dataclass
 class ViTMAEForPreTrainingOutput(ModelOutput):
-    fields = ("loss", "logits", "mask", "ids_restore")
+    loss: Any = None
+    logits: Any = None
+    mask: Any = None
+    ids_restore: Any = None
 
 
+@dataclasses.dataclass
 class CLIPOutput(ModelOutput):
-    fields = ("loss", "logits_per_image", "logits_per_text", "text_embeds", "image_embeds")
+    loss: Any = None
+    logits_per_image: Any = None
+    logits_per_text: Any = None
+    text_embeds: Any = None
+    image_embeds: Any = None

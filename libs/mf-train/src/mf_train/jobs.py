@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mf_parallel.runtime import LOCAL_RANKS_ENV, apply_runtime_defaults
+
 from mf_train.callbacks import EvalRecord, StepRecord, TrainSummary, notify
 from mf_train.errors import MfTrainError, TrainConfigError
 from mf_train.jobdir import JobDir, read_events
@@ -127,8 +129,9 @@ def launch_ranks(session: RunSession, *, callbacks: Sequence[Any] = (),
             print(line, file=sys.stderr, flush=True)
     command = launch_argv(job, world)
     # msrun starts each rank as `python script`: this interpreter must be the `python` it finds.
-    env = {**os.environ,
+    env = {**os.environ, LOCAL_RANKS_ENV: str(world),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    apply_runtime_defaults(env)
     (job.logs / "msrun").mkdir(parents=True, exist_ok=True)
     with open(job.logs / "msrun" / "launcher.log", "ab") as launcher_log:
         process = subprocess.Popen(command, env=env, stdout=launcher_log,  # noqa: S603

@@ -300,6 +300,9 @@ def summary_lines(plan: Plan, data: RunData, parts: Any, world: Any) -> list[str
         lines.append(f"recompute: {parts.recomputed} transformer blocks")
     if world.size > 1:
         lines.append(f"data parallel: rank {world.rank} of {world.size}")
+    from mf_parallel.runtime import runtime_summary
+
+    lines.append(f"runtime: {runtime_summary()}")
     if plan.resume is not None:
         lines.append(f"resumed from {plan.resume.path} at step {plan.resume.state.step}, data "
                      f"position {plan.start.to_dict()}")

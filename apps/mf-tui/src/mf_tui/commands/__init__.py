@@ -6,4 +6,5 @@ MindSpore behind it) is imported inside the command function, so `mf --help` sta
 
 from mf_tui.commands import generate, model, parallel, pipeline, train
 
-COMMAND_MODULES = (parallel, model, generate, pipeline, train)
+COMMAND_MODULES = (parallel, model, generate, train)
+COMMAND_MODULES += (pipeline,)  # issue 14: the BERT and T5 tasks

@@ -1,4 +1,4 @@
-"""What every causal LM shares: the step API and the training loss.
+"""What every causal LM shares: the step API, the training loss, weights in and out.
 
 A family module subclasses `CausalLM` and writes `forward_step` (single-device math). The rest
 is here, once:
@@ -6,10 +6,9 @@ is here, once:
 * the training forward, `model(input_ids, labels=None, attention_mask=None)` -> (loss, logits);
 * the step API for mf-generate: `new_cache(batch, max_length)` and `step_function(cache)`, a
   compiled callable `(input_ids, positions, slot, key_mask) -> logits` over the static cache,
-  plus `prefill_positions` / `next_positions`, the family's position rule.
-
-Building and weights in and out (`from_config`, `from_pretrained`, `save_pretrained`) come from
-`PreTrainedModel` (models/pretrained.py), which the encoder families share.
+  plus `prefill_positions` / `next_positions`, the family's position rule;
+* from `PreTrainedModel`: `from_config`, `from_pretrained`, `save_pretrained`,
+  `num_parameters`.
 """
 
 from __future__ import annotations
@@ -18,9 +17,8 @@ import numpy as np
 from mindspore import Tensor, nn, ops
 from mindspore import dtype as mstype
 
-from mf_models.configs.base import ModelConfig
 from mf_models.errors import ModelConfigError
-from mf_models.generate_seam import register_generate, registered_generate
+from mf_models.generate_seam import GenerationMixin, register_generate
 from mf_models.models.pretrained import PreTrainedModel
 from mf_models.modules.kv_cache import KVCache
 from mf_models.modules.losses import cross_entropy
@@ -28,10 +26,11 @@ from mf_models.modules.losses import cross_entropy
 __all__ = ["CausalLM", "StepFunction", "register_generate"]
 
 
-class CausalLM(PreTrainedModel):
-    """Base of every decoder-only LM. Subclasses set `config_class` and write `forward_step`."""
+class CausalLM(PreTrainedModel, GenerationMixin):
+    """Base of every decoder-only LM. Subclasses set `config_class` and write `forward_step`.
+    `generate` (GenerationMixin) runs mf_generate's loop, registered when it is imported."""
 
-    def __init__(self, config: ModelConfig, seed: int = 0):
+    def __init__(self, config, seed: int = 0):
         super().__init__(config, seed)
         self.ignore_index = config.ignore_token_id
 
@@ -69,19 +68,6 @@ class CausalLM(PreTrainedModel):
         if ids is not None:
             self.check_token_ids(ids)
         return super().__call__(*args, **kwargs)
-
-    def check_token_ids(self, ids) -> None:
-        """One-line errors for ids MindSpore would fail on with a C++ stack."""
-        array = ids.asnumpy() if isinstance(ids, Tensor) else np.asarray(ids)
-        length = array.shape[-1] if array.ndim else 0
-        if length > self.config.max_positions:
-            raise ModelConfigError(
-                f"sequence length {length} is longer than the model's "
-                f"seq_length({self.config.max_positions})")
-        if array.size and (array.min() < 0 or array.max() >= self.config.vocab_size):
-            bad = int(array.min() if array.min() < 0 else array.max())
-            raise ModelConfigError(
-                f"token id {bad} is outside the vocabulary [0, {self.config.vocab_size})")
 
     def construct(self, input_ids, labels=None, attention_mask=None):
         """(loss, logits) if labels are given, else logits (B, T, vocab).
@@ -143,11 +129,6 @@ class CausalLM(PreTrainedModel):
                 f"position {top} is beyond the model's seq_length({self.config.max_positions}); "
                 f"prompt plus new tokens must fit in {self.config.max_positions}")
 
-    # ---- generation: the loop lives in mf_generate, which registers it on import ------------
-    def generate(self, input_ids, generation_config=None, streamer=None, **overrides):
-        """Token ids (B, prompt + new) from a prompt; see `mf_generate.generate`."""
-        return registered_generate()(self, input_ids, generation_config=generation_config,
-                                     streamer=streamer, **overrides)
 
 
 class StepFunction(nn.Cell):
@@ -174,9 +155,9 @@ class StepFunction(nn.Cell):
                                        self.last_only)
 
     def __call__(self, input_ids, positions, slot, key_mask):
-        ids = _int32(input_ids)
-        pos = _int32(positions)
-        mask = _int32(key_mask)
+        ids = int32_tensor(input_ids)
+        pos = int32_tensor(positions)
+        mask = int32_tensor(key_mask)
         batch, length = ids.shape[0], ids.shape[-1]
         cache = self.cache
         if cache is None:  # full recompute: every key is one of the inputs
@@ -201,7 +182,7 @@ class StepFunction(nn.Cell):
         return self._compiled(ids, pos, Tensor(start, mstype.int32), mask)
 
 
-def _int32(x) -> Tensor:
+def int32_tensor(x) -> Tensor:
     if isinstance(x, Tensor):
         return x if x.dtype == mstype.int32 else x.astype(mstype.int32)
     return Tensor(np.asarray(x, dtype=np.int32))

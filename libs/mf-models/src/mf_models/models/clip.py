@@ -19,7 +19,7 @@ from mindspore import dtype as mstype
 
 from mf_models.configs.clip import CLIPConfig
 from mf_models.errors import ModelConfigError
-from mf_models.models.pretrained import EncoderModel
+from mf_models.models.pretrained import TaskModel
 from mf_models.modules.attention import attend_all, causal_allowed, mask_to_bias
 from mf_models.modules.layers import DTYPE, Embedding, LayerNorm, filled, linear, normal
 from mf_models.modules.losses import cross_entropy
@@ -113,11 +113,12 @@ class VisionTransformer(nn.Cell):
         return _MATMUL(pooled, ops.cast(self.proj, pooled.dtype))  # (B, projection_dim)
 
 
-class CLIPModel(EncoderModel):
+class CLIPModel(TaskModel):
     """MindFormers' and Hugging Face's `CLIPModel`."""
 
     config_class = CLIPConfig
     output_class = CLIPOutput
+    label_names = ("return_loss",)  # given only when true (see __call__)
 
     def __init__(self, config: CLIPConfig, seed: int = 0):
         super().__init__(config, seed)
@@ -163,7 +164,9 @@ class CLIPModel(EncoderModel):
         return self.visual(ops.cast(pixel_values, self.compute_dtype))
 
     # ---- the forward ----------------------------------------------------------------------------
-    def construct(self, input_ids, pixel_values, attention_mask, return_loss=False):
+    def construct(self, input_ids, pixel_values, attention_mask=None, return_loss=None):
+        if attention_mask is None:
+            attention_mask = ops.ones_like(input_ids)
         image = ops.cast(self.encode_image(pixel_values), mstype.float32)
         text = ops.cast(self.encode_text(input_ids, attention_mask), mstype.float32)
         image = image / ops.sqrt((image * image).sum(-1, keepdims=True))
@@ -178,17 +181,17 @@ class CLIPModel(EncoderModel):
                 cross_entropy(logits_per_image, targets)) / 2.0
         return (loss, *outputs)
 
-    def prepare(self, input_ids, pixel_values, attention_mask=None, return_loss=False):
-        ids, mask = self.check_text(input_ids, attention_mask)
+    def __call__(self, input_ids, pixel_values, attention_mask=None, return_loss=False):
+        loss = {"return_loss": True} if return_loss else {}
+        return super().__call__(input_ids, pixel_values, attention_mask, **loss)
+
+    def check_inputs(self, arguments: dict) -> None:
+        ids, _ = self.check_text(arguments.get("input_ids"), arguments.get("attention_mask"))
         v = self.config.vision_config
-        pixels = check_pixel_values(pixel_values, v.num_channels, v.image_size)
-        fields = ("logits_per_image", "logits_per_text", "text_embeds", "image_embeds")
-        if not return_loss:
-            return (ids, pixels, mask, False), fields
-        if ids.shape[0] != pixels.shape[0]:
+        pixels = check_pixel_values(arguments.get("pixel_values"), v.num_channels, v.image_size)
+        if arguments.get("return_loss") and ids.shape[0] != pixels.shape[0]:
             raise ModelConfigError(f"return_loss pairs text i with image i: got "
                                    f"{ids.shape[0]} texts and {pixels.shape[0]} images")
-        return (ids, pixels, mask, True), ("loss", *fields)
 
     def get_text_features(self, input_ids, attention_mask=None) -> Tensor:
         """Projected, unnormalised text features (B, projection_dim)."""

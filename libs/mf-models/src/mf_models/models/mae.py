@@ -19,7 +19,7 @@ from mindspore import dtype as mstype
 
 from mf_models.configs.mae import ViTMAEConfig
 from mf_models.errors import ModelConfigError
-from mf_models.models.pretrained import EncoderModel
+from mf_models.models.pretrained import TaskModel
 from mf_models.models.vit import PatchEmbed, ViTBlock
 from mf_models.modules.layers import DTYPE, LayerNorm, linear, normal
 from mf_models.modules.vision import check_pixel_values
@@ -92,11 +92,13 @@ class MAEEncoder(nn.Cell):
         return self.norm(x), mask, ids_restore
 
 
-class ViTMAEForPreTraining(EncoderModel):
+class ViTMAEForPreTraining(TaskModel):
     """MindFormers' and Hugging Face's `ViTMAEForPreTraining`."""
 
     config_class = ViTMAEConfig
     output_class = ViTMAEForPreTrainingOutput
+    # The pixels are the targets: the loss is always computed.
+    label_names = ("pixel_values",)
 
     def __init__(self, config: ViTMAEConfig, seed: int = 0):
         super().__init__(config, seed)
@@ -135,7 +137,7 @@ class ViTMAEForPreTraining(EncoderModel):
         return self.decoder_pred(self.decoder_norm(x))[:, 1:, :]  # drop the class token
 
     def construct(self, pixel_values, noise):
-        latent, mask, ids_restore = self.vit(pixel_values, noise)
+        latent, mask, ids_restore = self.vit(pixel_values, ops.cast(noise, mstype.float32))
         logits = ops.cast(self.decode(latent, ids_restore), mstype.float32)  # (B, L, P*P*C)
         target = patchify_pixels(ops.cast(pixel_values, mstype.float32), self.patch)
         if self.norm_pix_loss:  # each patch to zero mean, unit (unbiased) variance
@@ -146,18 +148,24 @@ class ViTMAEForPreTraining(EncoderModel):
         loss = (per_patch * mask).sum() / mask.sum()
         return loss, logits, mask, ids_restore
 
-    def prepare(self, pixel_values, noise=None):
-        cfg = self.config
-        pixels = check_pixel_values(pixel_values, cfg.num_channels, cfg.image_size)
-        shape = (pixels.shape[0], cfg.num_patches)
+    def __call__(self, pixel_values, noise=None):
+        """`noise` (B, patches) decides which patches are masked (the lowest kept); without it
+        it is drawn from the model's seeded generator (transformers draws torch.rand)."""
         if noise is None:
-            noise = self.rng.random(shape, dtype=np.float32)
-        noise = noise.asnumpy() if isinstance(noise, Tensor) else np.asarray(noise)
-        if noise.shape != shape:
-            raise ModelConfigError(f"noise shape {noise.shape} must be (batch, patches) = "
-                                   f"{shape}")
-        inputs = (pixels, Tensor(noise.astype(np.float32)))
-        return inputs, ("loss", "logits", "mask", "ids_restore")
+            batch = np.shape(pixel_values.asnumpy() if isinstance(pixel_values, Tensor)
+                             else pixel_values)[0]
+            noise = self.rng.random((batch, self.config.num_patches), dtype=np.float32)
+        return super().__call__(pixel_values, noise)
+
+    def check_inputs(self, arguments: dict) -> None:
+        cfg = self.config
+        pixels = check_pixel_values(arguments.get("pixel_values"), cfg.num_channels,
+                                    cfg.image_size)
+        noise = arguments.get("noise")
+        shape = (pixels.shape[0], cfg.num_patches)
+        if noise is None or tuple(noise.shape) != shape:
+            got = None if noise is None else tuple(noise.shape)
+            raise ModelConfigError(f"noise shape {got} must be (batch, patches) = {shape}")
 
     def unpatchify(self, logits) -> np.ndarray:
         """Predictions (B, L, P*P*C) -> images (B, C, H, W), numpy (Hugging Face's

@@ -1,10 +1,10 @@
-"""What every model shares, whatever its task: the config it was built from, building from a
-config or a preset name, weights in and out (`from_pretrained`, `save_pretrained`,
-`state_dict`), and MindFormers' load-on-construction (`checkpoint_name_or_path`).
+"""What every model shares, decoder or not: its config, weights in and out, building by name.
 
-`CausalLM` (models/base.py) adds the step API and the LM loss; `EncoderModel` (below) is the
-base of the encoder families (ViT, Swin, MAE, CLIP), whose outputs carry Hugging Face's field
-names, and `ImageClassifier` the shared head of ViT and Swin.
+    Model.from_config("bert_debug")            # random init, never reads weights
+    Model.from_pretrained("path/or/preset")    # ours or a Hugging Face directory
+    model.save_pretrained("out/")              # config.json + config.yaml + model.safetensors
+
+`CausalLM` (the decoders' step API) and the encoder/encoder-decoder families build on this.
 """
 
 from __future__ import annotations
@@ -14,25 +14,27 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from mindspore import dtype as mstype
-from mindspore import nn, ops
+from mindspore import Tensor, nn
 
 from mf_models.configs.base import ModelConfig
 from mf_models.errors import ModelConfigError
-from mf_models.modules.vision import (
-    check_class_labels,
-    check_pixel_values,
-    classification_loss,
-)
-from mf_models.outputs import ImageClassifierOutput, ModelOutput
+from mf_models.outputs import ModelOutput
 
 
 class PreTrainedModel(nn.Cell):
-    """Base of every model class. Subclasses set `config_class`."""
+    """Base of every model class. Subclasses set `config_class` and end `__init__` with
+    `self.load_checkpoint_from_config()` (MindFormers loads `checkpoint_name_or_path` there)."""
 
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
     # Regexes of checkpoint tensors the model recomputes (skipped on load, never an error).
     derived_buffers: ClassVar[tuple[str, ...]] = ()
+    # Regexes of this class's own task-head parameters. A checkpoint of the bare model or of
+    # another head lacks them; they then keep their random init (reported in `load_report`),
+    # as Hugging Face starts a fine-tuning head.
+    fresh_parameters: ClassVar[tuple[str, ...]] = ()
+    # Regexes of checkpoint tensors this class has no place for: the other heads of its family
+    # (a pre-training checkpoint's MLM head when loading a classifier). Dropped and reported.
+    unused_checkpoint_tensors: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ModelConfig, seed: int = 0):
         super().__init__()
@@ -42,6 +44,20 @@ class PreTrainedModel(nn.Cell):
         self.config = config
         self.rng = np.random.default_rng(seed)
 
+    def check_token_ids(self, ids) -> None:
+        """One-line errors for ids MindSpore would fail on with a C++ stack."""
+        array = ids.asnumpy() if isinstance(ids, Tensor) else np.asarray(ids)
+        length = array.shape[-1] if array.ndim else 0
+        if length > self.config.max_positions:
+            raise ModelConfigError(
+                f"sequence length {length} is longer than the model's "
+                f"seq_length({self.config.max_positions})")
+        if array.size and (array.min() < 0 or array.max() >= self.config.vocab_size):
+            bad = int(array.min() if array.min() < 0 else array.max())
+            raise ModelConfigError(
+                f"token id {bad} is outside the vocabulary [0, {self.config.vocab_size})")
+
+    # ---- building and weights ---------------------------------------------------------------
     def load_checkpoint_from_config(self) -> None:
         """MindFormers' behaviour: `Model(config)` with `checkpoint_name_or_path` set loads it
         (a preset name, a directory, or a .safetensors/.ckpt file). Families call this last in
@@ -96,68 +112,70 @@ class PreTrainedModel(nn.Cell):
         return int(sum(np.prod(p.shape) for p in self.get_parameters()))
 
 
-class EncoderModel(PreTrainedModel):
-    """A model whose `construct` returns a tuple (what a compiled caller such as a train step
-    gets) and whose call names it with Hugging Face's fields (`output_class`).
+class TaskModel(PreTrainedModel):
+    """A model whose call returns Hugging Face's output object (`out.logits`, `out.loss`).
 
-    A family writes `construct` and `prepare(*args, **kwargs) -> (construct arguments, names of
-    the fields construct returns)`, which checks what the caller handed in and gives one-line
-    errors before MindSpore would fail with a C++ stack.
+    `construct` returns a tuple (a graph cannot build Python objects), in the field order of
+    `output_class`, the loss first when a label argument is given. `__call__` checks the inputs
+    on the host (one-line errors; graph mode cannot raise ours) and wraps the tuple.
+    `forward_function()` is the same forward compiled with `ms.jit`: once per input shape (the
+    loss too when a label argument is given, as for a compiled evaluation).
     """
 
-    output_class: ClassVar[type[ModelOutput]] = ModelOutput
+    output_class: ClassVar[type] = ModelOutput
+    # The keyword arguments that carry training targets (the loss is returned when one is set).
+    label_names: ClassVar[tuple[str, ...]] = ("labels",)
 
-    def prepare(self, *args: Any, **kwargs: Any) -> tuple[tuple, tuple[str, ...]]:
-        raise NotImplementedError
+    def check_inputs(self, arguments: dict[str, Any]) -> None:
+        """One-line errors for bad inputs, by argument name (ids, masks, labels)."""
+        if arguments.get("input_ids") is not None:
+            self.check_token_ids(arguments["input_ids"])
 
-    def __call__(self, *args: Any, **kwargs: Any) -> ModelOutput:
-        inputs, present = self.prepare(*args, **kwargs)
-        return self.output_class.from_tuple(super().__call__(*inputs), present)
+    def __call__(self, *args, **kwargs):
+        args = tuple(_as_tensor(a) for a in args)  # numpy arrays are welcome too
+        kwargs = {k: _as_tensor(v) for k, v in kwargs.items()}
+        arguments = self._named(args, kwargs)
+        self.check_inputs(arguments)
+        out = super().__call__(*args, **kwargs)
+        return self.output_class.from_tuple(out if isinstance(out, tuple) else (out,),
+                                            self._with_loss(arguments))
 
-    def jitted(self, method: str = "construct"):
-        """`ms.jit` of one of the model's methods (e.g. CLIP's `encode_text`), made once: it
-        compiles once per input shape, so batch inputs to a few fixed sizes."""
-        import mindspore as ms
+    def _with_loss(self, arguments: dict[str, Any]) -> bool:
+        """Whether `construct` returns a loss: a label argument was given (MAE names its
+        pixels: its loss is always computed)."""
+        return any(arguments.get(name) is not None for name in self.label_names)
 
-        memo = self.__dict__.setdefault("_jitted", {})
-        if method not in memo:
-            memo[method] = ms.jit(getattr(self, method))
-        return memo[method]
+    def forward_function(self):
+        """The forward compiled once per input shape: `f(input_ids, ...)` with numpy arrays or
+        Tensors, in `construct`'s order; returns the output object."""
+        compiled = self.__dict__.get("_forward_function")
+        if compiled is None:
+            import mindspore as ms
 
-    def compiled(self):
-        """The model's call with `construct` compiled (`jitted`): same checks, same output."""
-        jitted = self.jitted()
+            jitted = ms.jit(self.construct)
 
-        def run(*args: Any, **kwargs: Any) -> ModelOutput:
-            inputs, present = self.prepare(*args, **kwargs)
-            return self.output_class.from_tuple(jitted(*inputs), present)
+            def compiled(*arrays):
+                tensors = [_as_tensor(a) for a in arrays]
+                arguments = self._named(tensors, {})
+                self.check_inputs(arguments)
+                out = jitted(*tensors)
+                return self.output_class.from_tuple(
+                    out if isinstance(out, tuple) else (out,), self._with_loss(arguments))
 
-        return run
+            self.__dict__["_forward_function"] = compiled
+        return compiled
+
+    def _named(self, args: tuple, kwargs: dict) -> dict[str, Any]:
+        import inspect
+
+        names = list(inspect.signature(self.construct).parameters)
+        return {**dict(zip(names, args, strict=False)), **kwargs}  # defaults not given
 
 
-class ImageClassifier(EncoderModel):
-    """Pooled image features -> `head` (classes), with Hugging Face's classification loss.
-    ViT and Swin write `features(pixel_values) -> (B, width)` and build `self.head`."""
-
-    output_class = ImageClassifierOutput
-
-    def features(self, pixel_values):
-        raise NotImplementedError
-
-    def construct(self, pixel_values, labels=None):
-        logits = ops.cast(self.head(self.features(pixel_values)), mstype.float32)  # (B, classes)
-        if labels is None:
-            return (logits,)
-        cfg = self.config
-        return classification_loss(logits, labels, cfg.num_labels, cfg.ignore_token_id), logits
-
-    def prepare(self, pixel_values, labels=None):
-        cfg = self.config
-        pixels = check_pixel_values(pixel_values, cfg.num_channels, cfg.image_size)
-        if labels is None:
-            return (pixels,), ("logits",)
-        labels = check_class_labels(labels, cfg.num_labels, cfg.ignore_token_id)
-        if labels.shape[0] != pixels.shape[0]:
-            raise ModelConfigError(f"{labels.shape[0]} labels for {pixels.shape[0]} images: "
-                                   "give one label per image")
-        return (pixels, labels), ("loss", "logits")
+def _as_tensor(x):
+    if not isinstance(x, (np.ndarray, list)):
+        return x
+    array = np.asarray(x)
+    if np.issubdtype(array.dtype, np.integer):
+        array = array.astype(np.int32)
+    return Tensor(array)

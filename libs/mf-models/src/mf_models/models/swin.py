@@ -21,7 +21,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore import dtype as mstype
 
 from mf_models.configs.swin import SwinConfig
-from mf_models.models.pretrained import ImageClassifier
+from mf_models.models.image_classification import ImageClassifier
 from mf_models.modules.attention import attend_all
 from mf_models.modules.layers import DTYPE, LayerNorm, MappingMLP, linear, normal
 from mf_models.modules.vision import HF_TO_MF_ACTIVATION, PatchProjection
@@ -124,8 +124,8 @@ class SwinBlock(nn.Cell):
         self.norm1 = LayerNorm(*ln)
         self.attn = WindowAttention(config, rng, width, heads)
         self.norm2 = LayerNorm(*ln)
-        self.mlp = MappingMLP(config, rng, HF_TO_MF_ACTIVATION[config.hidden_act], width,
-                              int(config.mlp_ratio * width))
+        self.mlp = MappingMLP(config, rng, HF_TO_MF_ACTIVATION[config.hidden_act], width=width,
+                              ffn_width=int(config.mlp_ratio * width))
         self.side, self.window = side, config.window_size
         # A map no wider than the window is one window: no shift (Hugging Face's rule).
         self.shift = config.window_size // 2 if shifted and side > config.window_size else 0

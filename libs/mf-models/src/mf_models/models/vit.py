@@ -16,7 +16,7 @@ from mindspore import Parameter, nn, ops
 
 from mf_models.configs.vision import VisionConfig
 from mf_models.configs.vit import ViTConfig
-from mf_models.models.pretrained import ImageClassifier
+from mf_models.models.image_classification import ImageClassifier
 from mf_models.modules.attention import attend_all
 from mf_models.modules.layers import DTYPE, LayerNorm, MappingMLP, linear, normal
 from mf_models.modules.vision import HF_TO_MF_ACTIVATION, PatchProjection
@@ -56,8 +56,8 @@ class ViTBlock(nn.Cell):
         self.layernorm1 = LayerNorm(*ln)
         self.attention = ViTAttention(config, rng, width, heads or config.num_heads)
         self.layernorm2 = LayerNorm(*ln)
-        self.output = MappingMLP(config, rng, HF_TO_MF_ACTIVATION[config.hidden_act], width,
-                                 ffn_width or config.intermediate_size)
+        self.output = MappingMLP(config, rng, HF_TO_MF_ACTIVATION[config.hidden_act],
+                                 width=width, ffn_width=ffn_width or config.intermediate_size)
 
     def construct(self, x):
         x = x + self.attention(self.layernorm1(x))

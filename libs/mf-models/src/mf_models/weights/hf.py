@@ -38,18 +38,20 @@ TRANSPOSE = Convert(lambda a, c: [np.ascontiguousarray(a.T)],
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
-    hf: tuple[str, ...]
+    hf: str | tuple[str, ...]  # a tuple for `join`
     mf: tuple[str, ...]
     convert: Convert = COPY
     per_layer: bool = False
+    # A task head's tensor: a checkpoint of another head (or the bare model) lacks it.
+    optional: bool = False
 
 
 def layer(hf: str, mf: str | tuple[str, ...], convert: Convert = COPY) -> Rule:
-    return Rule((hf,), (mf,) if isinstance(mf, str) else mf, convert, per_layer=True)
+    return Rule(hf, (mf,) if isinstance(mf, str) else mf, convert, per_layer=True)
 
 
 def single(hf: str, mf: str | tuple[str, ...], convert: Convert = COPY) -> Rule:
-    return Rule((hf,), (mf,) if isinstance(mf, str) else mf, convert)
+    return Rule(hf, (mf,) if isinstance(mf, str) else mf, convert)
 
 
 def join(hf: tuple[str, ...], mf: str, convert: Convert) -> Rule:
@@ -60,8 +62,19 @@ def join(hf: tuple[str, ...], mf: str, convert: Convert) -> Rule:
 def repeat(rules: Sequence[Rule], count: int) -> list[Rule]:
     """Per-layer rules made concrete for a stack of `count` layers whose depth is not
     `config.num_layers` (MAE's decoder, CLIP's vision tower, Swin's stages)."""
-    return [Rule(tuple(h.format(i=i) for h in r.hf), tuple(m.format(i=i) for m in r.mf),
-                 r.convert) for i in range(count) for r in rules]
+    return [Rule(_format(r.hf, i), _format(r.mf, i), r.convert, optional=r.optional)
+            for i in range(count) for r in rules]
+
+
+def _format(names: str | tuple[str, ...], i: int) -> str | tuple[str, ...]:
+    if isinstance(names, str):
+        return names.format(i=i)
+    return tuple(n.format(i=i) for n in names)
+
+
+def head(hf: str, mf: str, convert: Convert = COPY) -> Rule:
+    """A rule for a task head's tensor, converted when present on either side."""
+    return Rule(hf, (mf,), convert, optional=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,26 +89,41 @@ class Table:
     # checkpoints saved by another transformers version name some tensors differently.
     hf_renames: Sequence[tuple[str, str]] = ()
 
-    def expand(self, num_layers: int) -> list[tuple[tuple[str, ...], tuple[str, ...], Convert]]:
+    def expand(self, num_layers: int
+               ) -> list[tuple[tuple[str, ...], tuple[str, ...], Convert, bool]]:
+        """(hf names, mf names, convert, optional) for every tensor of a num_layers model."""
         out = []
         for rule in self.rules:
             layers = range(num_layers) if rule.per_layer else [None]
             for i in layers:
-                out.append((tuple(h.format(i=i) for h in rule.hf),
-                            tuple(m.format(i=i) for m in rule.mf), rule.convert))
+                hf = _format(rule.hf, i)
+                out.append(((hf,) if isinstance(hf, str) else hf, _format(rule.mf, i),
+                            rule.convert, rule.optional))
         return out
 
 
 def hf_to_mf(table: Table, hf: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
     """HF tensors -> MindFormers-named arrays. Every HF name must be used or ignored."""
+    rules = table.expand(config.num_layers)
     if table.hf_prefix:  # accept both `transformer.h.0...` and the older `h.0...`
-        hf = {k if k.startswith(table.hf_prefix) or k == "lm_head.weight"
-              else table.hf_prefix + k: v for k, v in hf.items()}
+        known = {name for rule in rules for name in rule[0]}
+
+        def prefixed(name: str) -> str:
+            full = table.hf_prefix + name
+            if name.startswith(table.hf_prefix):
+                return name
+            if full in known or any(fnmatch.fnmatchcase(full, p) for p in table.ignore):
+                return full
+            return name  # a head's name (lm_head, classifier) has no prefix
+
+        hf = {prefixed(k): v for k, v in hf.items()}
     for other, ours in table.hf_renames:
         hf = {k.replace(other, ours): v for k, v in hf.items()}
     out: dict[str, np.ndarray] = {}
     used = set()
-    for hf_names, mf_names, convert in table.expand(config.num_layers):
+    for hf_names, mf_names, convert, optional in rules:
+        if optional and not all(name in hf for name in hf_names):
+            continue
         for hf_name in hf_names:
             if hf_name not in hf:
                 raise CheckpointMismatchError(
@@ -120,8 +148,10 @@ def hf_to_mf(table: Table, hf: dict[str, np.ndarray], config: ModelConfig) -> di
 
 def mf_to_hf(table: Table, mf: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
-    for hf_names, mf_names, convert in table.expand(config.num_layers):
+    for hf_names, mf_names, convert, optional in table.expand(config.num_layers):
         missing = [m for m in mf_names if m not in mf]
+        if missing and optional:
+            continue
         if missing:
             raise CheckpointMismatchError(f"{missing[0]} is missing (needed for {hf_names[0]})")
         result = convert.to_hf([np.asarray(mf[m]) for m in mf_names], config)
