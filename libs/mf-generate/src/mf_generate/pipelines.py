@@ -116,6 +116,33 @@ def _class(path: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
+class TaskSettings:
+    """A pipeline's settings: `settings` (name -> default), each given to `pipeline()` or per
+    call, checked with a did-you-mean before anything loads (`check_value` checks a value)."""
+
+    task = ""
+    settings: dict[str, Any] = {}
+
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
+        for key, value in settings.items():
+            if key not in cls.settings:
+                close = difflib.get_close_matches(key, list(cls.settings), n=1)
+                hint = (f"; did you mean '{close[0]}'?" if close
+                        else f"; allowed: {', '.join(cls.settings) or 'none'}")
+                raise GenerateConfigError(f"'{key}' is not a {cls.task} setting{hint}")
+            cls.check_value(key, value)
+
+    @classmethod
+    def check_value(cls, key: str, value: Any) -> None:
+        """Raise GenerateConfigError for a bad value of setting `key`."""
+
+    def options(self, call: dict[str, Any]) -> dict[str, Any]:
+        """The pipeline's settings (`self.defaults`) with this call's on top."""
+        self.check_settings(call)
+        return {**self.defaults, **call}
+
+
 def _tokenizer_for(model, source):
     name = str(source) if source is not None else getattr(model.config, "name", "")
     if not name:

@@ -21,12 +21,12 @@ log2(batch_size) + 1 shapes.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import numpy as np
 
 from mf_generate.errors import GenerateConfigError
+from mf_generate.pipelines import TaskSettings
 
 HYPOTHESIS_TEMPLATE = "This is a photo of {}."
 
@@ -56,25 +56,13 @@ def jitted(model, method: str):
     return memo[method]
 
 
-class ImagePipeline:
-    """What the image tasks share: settings, loading, inputs to pixel batches, the model over
-    padded batches."""
+class ImagePipeline(TaskSettings):
+    """What the image tasks share: loading, inputs to pixel batches, the model over padded
+    batches."""
 
-    task = ""
     families: tuple[str, ...] = ()
     auto_class = "AutoModel"  # the mf_models Auto class that loads the task's model
-    # name -> default; every one may be given at construction or per call.
     settings: dict[str, Any] = {"batch_size": 8, "compile": True}
-
-    @classmethod
-    def check_settings(cls, settings: dict[str, Any]) -> None:
-        for key, value in settings.items():
-            if key not in cls.settings:
-                close = difflib.get_close_matches(key, list(cls.settings), n=1)
-                hint = (f"; did you mean '{close[0]}'?" if close
-                        else f"; allowed: {', '.join(cls.settings)}")
-                raise GenerateConfigError(f"'{key}' is not a {cls.task} setting{hint}")
-            cls.check_value(key, value)
 
     @classmethod
     def check_value(cls, key: str, value: Any) -> None:
@@ -112,10 +100,6 @@ class ImagePipeline:
         self.model = model
         self.image_processor = processor
         self.defaults = {**self.settings, **settings}
-
-    def options(self, call: dict[str, Any]) -> dict[str, Any]:
-        self.check_settings(call)
-        return {**self.defaults, **call}
 
     def pixel_values(self, images: list[Any]) -> np.ndarray:
         """(N, C, H, W) float32: files and PIL images made RGB first (transformers'
