@@ -16,6 +16,9 @@ def test_config_modules_do_not_import_mindspore():
         "import mf_train.trainer, mf_train.jobs, mf_train.callbacks, mf_train.loss_scale\n"
         "import mf_train.evaluation, mf_train.model_setup, mf_train.optim\n"
         "import mf_train.distributed, mf_train.session, mf_train.build, mf_train.outputs\n"
+        "import mf_train.launch, mf_train.supervisor, mf_train.sharded\n"
+        "import mf_parallel.cluster, mf_parallel.rendezvous, mf_parallel.shards\n"
+        "import mf_parallel.ms_strategy\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('mindspore', 'torch'))\n"
         "print(','.join(heavy))\n"
     )

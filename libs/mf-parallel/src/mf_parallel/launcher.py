@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,3 +285,69 @@ def read_rank_table(path: str | os.PathLike) -> RankTable:
             f"column {exc.colno}"
         ) from None
     return parse_rank_table(data, str(path))
+
+
+# -- MindFormers' launch scripts: `run_distribute_{single,multi}_node.sh CMD TABLE [S,E] N` ------
+
+_DEVICE_RANGE = re.compile(r"^\[\s*(\d+)\s*,\s*(\d+)\s*\]$")
+
+
+def parse_device_range(text: str) -> tuple[int, int]:
+    """`[0,8]` -> (0, 8): the half-open range MindFormers' launch scripts loop over."""
+    match = _DEVICE_RANGE.match(str(text).strip())
+    if not match:
+        raise ParallelConfigError(
+            f"device range {text!r} must look like [START,END] with integers, e.g. [0,8]")
+    start, end = int(match.group(1)), int(match.group(2))
+    if end <= start:
+        raise ParallelConfigError(
+            f"device range {text!r}: END({end}) must be greater than START({start})")
+    return start, end
+
+
+@dataclass(frozen=True)
+class ScriptLaunch:
+    """What one run of a MindFormers launch script starts on this machine."""
+
+    spec: LaunchSpec
+    device_ids: tuple[int, ...]  # DEVICE_ID of each local rank; on CPU, informational
+
+    @property
+    def ranks(self) -> list[int]:
+        return self.spec.ranks
+
+
+def script_launch(table: RankTable, device_range: tuple[int, int], rank_size: int,
+                  multi_node: bool, **options: Any) -> ScriptLaunch:
+    """The ranks MindFormers' scripts would start, as a LaunchSpec of this node.
+
+    single node (run_distribute_single_node.sh): device i in [START, END) runs RANK_ID
+    i - START, and the job is those END - START ranks. multi node
+    (run_distribute_multi_node.sh): RANK_ID is i itself and DEVICE_ID is i - START; the server
+    of the rank table that holds rank ids START..END-1 is this node, and the first server is
+    the master, as msrun and MindFormers have it. On CPU a device is simply a local rank.
+    """
+    _require_int("RANK_SIZE", rank_size, 1)
+    start, end = device_range
+    local = end - start
+    if rank_size != table.worker_num:
+        raise RankTableError(
+            f"RANK_SIZE is {rank_size}, but the rank table lists {table.worker_num} devices")
+    if not multi_node:
+        if local != rank_size:
+            raise ParallelConfigError(
+                f"device range [{start},{end}] starts {local} ranks, but RANK_SIZE is "
+                f"{rank_size}; a single-node job runs all of its ranks here (use "
+                f"run_distribute_multi_node.sh to spread a job over machines)")
+        options.setdefault("master_addr", DEFAULT_MASTER_ADDR)
+        return ScriptLaunch(LaunchSpec.single_node(local, **options),
+                            tuple(range(start, end)))
+    for node, server in enumerate(table.servers):
+        ranks = [d.rank_id for d in server.devices]
+        if ranks == list(range(start, end)):
+            return ScriptLaunch(table.launch_spec(node, **options), tuple(range(local)))
+    held = ", ".join(f"{s.server_id}: [{s.devices[0].rank_id},{s.devices[-1].rank_id + 1}]"
+                     for s in table.servers)
+    raise RankTableError(
+        f"device range [{start},{end}] is not the rank ids of one server in the rank table "
+        f"({held}); give this server's range")

@@ -4,7 +4,7 @@ Command modules import only typer at module level; the library that does the wor
 MindSpore behind it) is imported inside the command function, so `mf --help` stays fast.
 """
 
-from mf_tui.commands import generate, model, parallel, pipeline, train
+from mf_tui.commands import ckpt, generate, launch, model, parallel, pipeline, train
 
-COMMAND_MODULES = (parallel, model, generate, train)
-COMMAND_MODULES += (pipeline,)  # issue 14: the BERT and T5 tasks
+COMMAND_MODULES = (parallel, model, generate, train, launch, ckpt)
+COMMAND_MODULES += (pipeline,)  # issue 14: the BERT, T5 and image tasks

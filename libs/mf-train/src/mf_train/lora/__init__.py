@@ -6,7 +6,14 @@ are loaded on first use (MindSpore is imported then).
 
 from importlib import import_module
 
-from mf_train.lora.config import DEFAULT_TARGET_MODULES, LoraConfig
+from mf_train.lora.config import (
+    DEFAULT_TARGET_MODULES,
+    LORA_A_NAME,
+    LORA_B_NAME,
+    LoraConfig,
+    lora_base_name,
+    lora_sharding_plan,
+)
 
 _LAZY = {
     "apply_lora": "mf_train.lora.model",
@@ -31,4 +38,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'mf_train.lora' has no attribute {name!r}")
 
 
-__all__ = ["DEFAULT_TARGET_MODULES", "LoraConfig", *_LAZY]
+__all__ = ["DEFAULT_TARGET_MODULES", "LORA_A_NAME", "LORA_B_NAME", "LoraConfig", "lora_base_name",
+           "lora_sharding_plan", *_LAZY]

@@ -13,6 +13,11 @@ from typing import Any
 
 from mf_train.errors import TrainConfigError
 
+# The parameter names MindFormers' LoRA layer (mindpet's LoRADense) gives A and B, so a LoRA
+# checkpoint reads as `model.layers.0.attention.wq.mindpet_delta_lora_a` in both projects.
+LORA_A_NAME = "mindpet_delta_lora_a"
+LORA_B_NAME = "mindpet_delta_lora_b"
+
 # The default `target_modules` per model family, as regexes over our module paths (which are
 # MindFormers' parameter names without the trailing `.weight`):
 #   llama: MindFormers' configs/llama/run_llama_7b_lora.yaml ('.*wq|.*wk|.*wv|.*wo').
@@ -121,3 +126,28 @@ def compile_targets(pattern: Any) -> re.Pattern[str]:
         return re.compile(pattern)
     except re.error as exc:
         raise TrainConfigError(f"target_modules={pattern!r} is not a valid regex: {exc}") from None
+
+
+def lora_sharding_plan(base_plan: Mapping[str, Any]) -> dict[str, Any]:
+    """The base model's sharding plan extended to its LoRA weights, LoRA patterns first.
+
+    For a Linear weight W (out, in) laid out (out_spec, in_spec), A (rank, in) takes the
+    input's layout and B (out, rank) the output's, so B @ A is laid out as W (Megatron's
+    column- and row-parallel LoRA): a column-parallel layer keeps A whole and splits B's rows,
+    a row-parallel one splits A's columns and keeps B whole.
+    """
+    lora: dict[str, Any] = {}
+    for pattern, spec in base_plan.items():
+        if pattern.endswith(".weight") and len(spec) == 2:
+            stem = pattern[: -len("weight")]
+            lora[stem + LORA_A_NAME] = (None, spec[1])
+            lora[stem + LORA_B_NAME] = (spec[0], None)
+    return {**lora, **base_plan}
+
+
+def lora_base_name(name: str) -> str:
+    """`...wq.mindpet_delta_lora_a` -> `...wq.weight`; other names unchanged."""
+    for suffix in (LORA_A_NAME, LORA_B_NAME):
+        if name.endswith("." + suffix):
+            return name[: -len(suffix)] + "weight"
+    return name

@@ -15,10 +15,7 @@ import math
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
-# The parameter names MindFormers' LoRA layer (mindpet's LoRADense) gives A and B, so a LoRA
-# checkpoint reads as `model.layers.0.attention.wq.mindpet_delta_lora_a` in both projects.
-LORA_A_NAME = "mindpet_delta_lora_a"
-LORA_B_NAME = "mindpet_delta_lora_b"
+from mf_train.lora.config import LORA_A_NAME, LORA_B_NAME
 
 # A and B are read in place ((N, in) x (r, in)^T), never transposed copies; see mf_models'
 # tied_logits for what a transposed copy costs under jit.
