@@ -166,6 +166,8 @@ def test_presets_carry_mindformers_heads_and_labels():
     assert config.architecture == "BertForSequenceClassification"
     with pytest.raises(ModelConfigError, match="id2label has ids"):
         BertConfig.from_name("bert_debug", num_labels=3, id2label={0: "a", 1: "b"})
+    # a new number of classes drops names that no longer fit (transformers' behaviour)
+    assert mnli.replace(num_labels=5).labels == [f"LABEL_{i}" for i in range(5)]
     with pytest.raises(ModelConfigError, match="AutoModelForCausalLM builds causal LMs"):
         AutoModelForCausalLM.from_config("bert_debug")
 

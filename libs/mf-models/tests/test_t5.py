@@ -51,6 +51,7 @@ def test_relative_buckets_are_t5_smalls(expected):
         np.testing.assert_array_equal(ours, expected[f"buckets_{name}"])
 
 
+@pytest.mark.slow  # two compiles; mf-generate's test_seq2seq checks the cache by default
 def test_cached_steps_equal_the_full_forward(model, expected):
     """Encode once (cross K/V written into the cache), then the decoder one token per step:
     the logits of every step equal the full forward's at that position."""

@@ -167,6 +167,15 @@ class BertConfig(ModelConfig):
                     f"id2label has ids {sorted(self.id2label)[:8]}; a {self.num_labels}-way "
                     f"head needs exactly 0..{self.num_labels - 1}")
 
+    def replace(self, **changes: Any) -> ModelConfig:
+        """As transformers does, a new num_labels without id2label drops class names that no
+        longer fit (a 3-way MNLI checkpoint fine-tuned as a 5-way classifier)."""
+        labels = changes.get("num_labels")
+        if (labels is not None and "id2label" not in changes and self.id2label is not None
+                and len(self.id2label) != labels):
+            changes["id2label"] = None
+        return super().replace(**changes)
+
     @property
     def ffn_hidden_size(self) -> int:
         return self.intermediate_size
