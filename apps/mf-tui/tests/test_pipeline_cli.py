@@ -62,7 +62,7 @@ def test_bad_requests_are_one_line_exit_2(capsys):
     _fails_with(capsys, ["token_classification", qa, "x", "--aggregation", "max"],
                 "aggregation_strategy='max' is not one of")
     _fails_with(capsys, ["fill_mask", qa, "a", "b", "--stream"], "--stream is for one INPUT")
-    _fails_with(capsys, ["image_classification", qa, "x"], "is not supported yet")
+    _fails_with(capsys, ["image_classification", qa, "x"], "image file x does not exist")
 
 
 def test_bad_settings_fail_without_importing_mindspore():

@@ -4,12 +4,14 @@
     pipe("I love Beijing, because", top_k=3)
     # [{'text_generation_text': ['I love Beijing, because ...']}]
     pipeline("fill_mask", model="bert_base_uncased")("Paris is the [MASK] of France.")
+    pipeline("image_classification", model="vit_dir")("cat.jpg", top_k=3)
 
 A task name is MindFormers' (`text_classification`) or Hugging Face's (`text-classification`,
 `sentiment-analysis`, `ner`, `translation_en_to_de`, ...). Each task's pipeline class loads
 its model with the task's Auto class (`load_model`) and takes the settings it knows; the
-text-generation output includes the prompt, as MindFormers returns it. The other task names of
-MindFormers' model matrix are known and refused until mf has their models.
+text-generation output includes the prompt, as MindFormers returns it. The image tasks
+(vision_pipelines.py) take a processor (`processor=`, else the one saved with the model)
+where the text tasks take a tokenizer.
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ TASK_ALIASES.update({
     "masked_language_modeling": "fill_mask", "sentiment_analysis": "text_classification",
     "ner": "token_classification", "text2text": "text2text_generation",
 })
+# The image tasks of ViT, Swin, MAE and CLIP (issue 14, vision half): mf has every model of
+# MindFormers' README matrix now.
+TASKS.update({
+    "image_classification": "mf_generate.vision_pipelines:ImageClassificationPipeline",
+    "zero_shot_image_classification":
+        "mf_generate.vision_pipelines:ZeroShotImageClassificationPipeline",
+    "masked_image_modeling": "mf_generate.vision_pipelines:MaskedImageModelingPipeline",
+    "contrastive_language_image_pretrain": "mf_generate.vision_pipelines:ContrastivePipeline",
+})
+NOT_YET = tuple(task for task in NOT_YET if task not in TASKS)
 # Hugging Face's translation_xx_to_yy: T5's task prefix "translate English to German: ".
 TRANSLATION_TASK = re.compile(r"translation_([a-z]{2})_to_([a-z]{2})")
 
@@ -55,6 +67,7 @@ def pipeline(task: str = TEXT_GENERATION, model: Any = None, tokenizer: Any = No
     built model; `tokenizer` defaults to the one stored beside the model (or its preset's).
     Keyword arguments are the task's settings (generation settings for the generating tasks,
     top_k for the classifiers, ...); a bad one fails before anything is loaded."""
+    tokenizer = kwargs.pop("processor", tokenizer)  # what the image tasks call it
     _, pipeline_class, kwargs = task_settings(task, kwargs)
     if model is None:
         raise GenerateConfigError("pipeline() needs model= (a preset name, a model directory "
@@ -63,8 +76,9 @@ def pipeline(task: str = TEXT_GENERATION, model: Any = None, tokenizer: Any = No
     if isinstance(model, (str, os.PathLike)):
         source = model
         model = pipeline_class.load_model(model)
-    if tokenizer is None:
-        tokenizer = _tokenizer_for(model, source)
+    if tokenizer is None:  # an image task loads its processor (a tokenizer too, for CLIP)
+        load = getattr(pipeline_class, "load_processor", _tokenizer_for)
+        tokenizer = load(model, source)
     return pipeline_class(model, tokenizer, **kwargs)
 
 
@@ -100,6 +114,33 @@ def resolve_task(task: str) -> str:
 def _class(path: str) -> type:
     module, name = path.split(":")
     return getattr(importlib.import_module(module), name)
+
+
+class TaskSettings:
+    """A pipeline's settings: `settings` (name -> default), each given to `pipeline()` or per
+    call, checked with a did-you-mean before anything loads (`check_value` checks a value)."""
+
+    task = ""
+    settings: dict[str, Any] = {}
+
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
+        for key, value in settings.items():
+            if key not in cls.settings:
+                close = difflib.get_close_matches(key, list(cls.settings), n=1)
+                hint = (f"; did you mean '{close[0]}'?" if close
+                        else f"; allowed: {', '.join(cls.settings) or 'none'}")
+                raise GenerateConfigError(f"'{key}' is not a {cls.task} setting{hint}")
+            cls.check_value(key, value)
+
+    @classmethod
+    def check_value(cls, key: str, value: Any) -> None:
+        """Raise GenerateConfigError for a bad value of setting `key`."""
+
+    def options(self, call: dict[str, Any]) -> dict[str, Any]:
+        """The pipeline's settings (`self.defaults`) with this call's on top."""
+        self.check_settings(call)
+        return {**self.defaults, **call}
 
 
 def _tokenizer_for(model, source):

@@ -15,7 +15,6 @@ a new input length of a known bucket does not compile again.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ import numpy as np
 from mf_generate import buckets
 from mf_generate.config import GenerationConfig
 from mf_generate.errors import GenerateConfigError
-from mf_generate.pipelines import TextGenerationPipeline, check_vocabulary
+from mf_generate.pipelines import TaskSettings, TextGenerationPipeline, check_vocabulary
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -35,22 +34,10 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-class EncoderPipeline:
+class EncoderPipeline(TaskSettings):
     """Tokenize, run the model's compiled forward over a padded batch, post-process."""
 
-    task = ""
     auto_class = ""  # the mf_models Auto class that loads this task's model
-    settings: dict[str, Any] = {}  # name -> default
-
-    @classmethod
-    def check_settings(cls, settings: dict[str, Any]) -> None:
-        for key, value in settings.items():
-            if key not in cls.settings:
-                close = difflib.get_close_matches(key, list(cls.settings), n=1)
-                hint = (f"; did you mean '{close[0]}'?" if close
-                        else f"; allowed: {', '.join(cls.settings) or 'none'}")
-                raise GenerateConfigError(f"'{key}' is not a {cls.task} setting{hint}")
-            cls.check_value(key, value)
 
     @classmethod
     def check_value(cls, key: str, value: Any) -> None:
@@ -78,10 +65,6 @@ class EncoderPipeline:
         self.defaults = {**self.settings, **settings}
         limit = getattr(tokenizer, "model_max_length", None) or model.config.max_positions
         self.max_length = min(model.config.max_positions, limit)
-
-    def options(self, call: dict[str, Any]) -> dict[str, Any]:
-        self.check_settings(call)
-        return {**self.defaults, **call}
 
     def encode(self, text: str, pair: str | None = None, truncation: bool = False) -> dict:
         encoded = self.tokenizer(text, pair, truncation="longest_first" if truncation else None,

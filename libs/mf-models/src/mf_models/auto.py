@@ -115,6 +115,8 @@ class AutoModelForQuestionAnswering(_AutoForTask):
 
 class AutoModelForSeq2SeqLM(_AutoForTask):
     classes = {"t5": "T5ForConditionalGeneration"}
+class AutoModelForImageClassification(_AutoForTask):
+    classes = {"vit": "ViTForImageClassification", "swin": "SwinForImageClassification"}
 
 
 def weights_directory(name_or_path: str | os.PathLike) -> Path:

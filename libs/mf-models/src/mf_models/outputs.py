@@ -82,3 +82,27 @@ class Seq2SeqLMOutput(ModelOutput):
     loss: Any = None
     logits: Any = None
     encoder_last_hidden_state: Any = None
+
+
+# The image families (issue 14, vision half).
+@dataclasses.dataclass
+class ImageClassifierOutput(ModelOutput):
+    loss: Any = None
+    logits: Any = None
+
+
+@dataclasses.dataclass
+class ViTMAEForPreTrainingOutput(ModelOutput):
+    loss: Any = None
+    logits: Any = None
+    mask: Any = None
+    ids_restore: Any = None
+
+
+@dataclasses.dataclass
+class CLIPOutput(ModelOutput):
+    loss: Any = None
+    logits_per_image: Any = None
+    logits_per_text: Any = None
+    text_embeds: Any = None
+    image_embeds: Any = None

@@ -118,7 +118,8 @@ class TaskModel(PreTrainedModel):
     `construct` returns a tuple (a graph cannot build Python objects), in the field order of
     `output_class`, the loss first when a label argument is given. `__call__` checks the inputs
     on the host (one-line errors; graph mode cannot raise ours) and wraps the tuple.
-    `forward_function()` is the same forward compiled with `ms.jit`: once per input shape.
+    `forward_function()` is the same forward compiled with `ms.jit`: once per input shape (the
+    loss too when a label argument is given, as for a compiled evaluation).
     """
 
     output_class: ClassVar[type] = ModelOutput
@@ -136,12 +137,17 @@ class TaskModel(PreTrainedModel):
         arguments = self._named(args, kwargs)
         self.check_inputs(arguments)
         out = super().__call__(*args, **kwargs)
-        with_loss = any(arguments.get(name) is not None for name in self.label_names)
-        return self.output_class.from_tuple(out if isinstance(out, tuple) else (out,), with_loss)
+        return self.output_class.from_tuple(out if isinstance(out, tuple) else (out,),
+                                            self._with_loss(arguments))
+
+    def _with_loss(self, arguments: dict[str, Any]) -> bool:
+        """Whether `construct` returns a loss: a label argument was given (MAE names its
+        pixels: its loss is always computed)."""
+        return any(arguments.get(name) is not None for name in self.label_names)
 
     def forward_function(self):
-        """The forward (no labels) compiled once per input shape: `f(input_ids, ...)` with
-        numpy arrays or Tensors, in `construct`'s order; returns the output object."""
+        """The forward compiled once per input shape: `f(input_ids, ...)` with numpy arrays or
+        Tensors, in `construct`'s order; returns the output object."""
         compiled = self.__dict__.get("_forward_function")
         if compiled is None:
             import mindspore as ms
@@ -150,10 +156,11 @@ class TaskModel(PreTrainedModel):
 
             def compiled(*arrays):
                 tensors = [_as_tensor(a) for a in arrays]
-                self.check_inputs(self._named(tensors, {}))
+                arguments = self._named(tensors, {})
+                self.check_inputs(arguments)
                 out = jitted(*tensors)
                 return self.output_class.from_tuple(
-                    out if isinstance(out, tuple) else (out,), False)
+                    out if isinstance(out, tuple) else (out,), self._with_loss(arguments))
 
             self.__dict__["_forward_function"] = compiled
         return compiled

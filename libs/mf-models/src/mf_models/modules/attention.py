@@ -92,3 +92,22 @@ def attend(q, k, v, bias, softmax_dtype=mstype.float32, scale: float | None = No
     # BatchMatMul, not ops.matmul: the latter's backward copies both operands transposed.
     out = _BATCH_MATMUL(ops.cast(probs, v.dtype), v)  # (B, KV, G*T, D)
     return out.reshape(b, h, t, d).swapaxes(1, 2).reshape(b, t, h * d)  # (B, T, H*D)
+
+
+def attend_all(q, k, v, bias=None):
+    """softmax(q k^T / sqrt(D) + bias) v without causality: every query sees every key, as in
+    the image encoders (ViT, Swin windows, MAE, CLIP's vision tower).
+
+    q, k, v: (B, H, T, D). bias: None or float32 (G, H or 1, T, T) with G dividing B, added to
+    the scores of rows b * G + g (CLIP's causal text mask: G = B; Swin's relative position bias
+    and shifted-window mask: G = windows per image). Returns (B, T, H * D).
+    """
+    b, h, t, d = q.shape
+    scores = _BATCH_MATMUL_NT(q * (1.0 / math.sqrt(d)), k)  # (B, H, T, T)
+    scores = ops.cast(scores, mstype.float32)
+    if bias is not None:
+        g = bias.shape[0]
+        scores = (scores.reshape(b // g, g, h, t, t) + bias).reshape(b, h, t, t)
+    probs = _SOFTMAX(scores)
+    out = _BATCH_MATMUL(ops.cast(probs, v.dtype), v)  # (B, H, T, D)
+    return out.swapaxes(1, 2).reshape(b, t, h * d)  # (B, T, H*D)

@@ -126,11 +126,13 @@ def activation(name: str, x):
 
 class MappingMLP(nn.Cell):
     """projection(act(mapping(x))) with MindFormers' (in, out) weight layout: the MLP of GPT-2,
-    BLOOM, PanGu-Alpha and BERT (with biases) and of T5 (without)."""
+    BLOOM, PanGu-Alpha, BERT, ViT and MAE (with biases; MAE's decoder passes its own widths) and
+    of T5 (without)."""
 
-    def __init__(self, config, rng: np.random.Generator, act: str, bias: bool = True):
+    def __init__(self, config, rng: np.random.Generator, act: str, bias: bool = True,
+                 width: int | None = None, ffn_width: int | None = None):
         super().__init__()
-        c, f = config.hidden_size, config.ffn_hidden_size
+        c, f = width or config.hidden_size, ffn_width or config.ffn_hidden_size
         self.mapping = linear(config, rng, c, f, transpose_b=False, bias=bias)
         self.projection = linear(config, rng, f, c, transpose_b=False, bias=bias)
         self.act = act

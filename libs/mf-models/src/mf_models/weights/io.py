@@ -227,7 +227,7 @@ def save_safetensors_file(weights: Mapping[str, np.ndarray], path: Path,
     from safetensors.numpy import save_file
 
     try:
-        save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(path),
+        save_file({k: np.asarray(v, order="C") for k, v in weights.items()}, str(path),
                   metadata=metadata or {"format": "np"})
     except SafetensorError as exc:
         io_error = _io_error(exc, path)
@@ -313,7 +313,8 @@ def write_in_place(param, value: np.ndarray) -> None:
     from mindspore import Tensor, ops
 
     target = _HOST_DTYPE.get(str(param.dtype)) or param.asnumpy().dtype
-    ops.assign(param, Tensor(np.ascontiguousarray(value, dtype=target)))
+    # asarray, not ascontiguousarray: the latter turns a 0-d value (CLIP's logit_scale) into 1-d.
+    ops.assign(param, Tensor(np.asarray(value, dtype=target, order="C")))
 
 
 def assign_weights(model, weights: Mapping[str, np.ndarray], strict: bool = True,
