@@ -202,17 +202,21 @@ with torch.no_grad():
 
 
 class Peer:
-    """transformers' generate() in a subprocess that answers one request per line."""
+    """transformers in a subprocess running `script` (default: generate()), which answers one
+    JSON request per line (benchmarks/vision.py gives its own script)."""
 
-    def __init__(self, python: str, directory: Path):
+    def __init__(self, python: str, directory: Path, script: str = PEER):
         env = dict(os.environ, OMP_NUM_THREADS=str(TORCH_THREADS))
         self.process = subprocess.Popen(
-            [python, "-c", PEER, str(directory), str(TORCH_THREADS)], stdin=subprocess.PIPE,
+            [python, "-c", script, str(directory), str(TORCH_THREADS)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.versions = self._answer()
 
     def run(self, ids: np.ndarray, new: int = NEW) -> dict:
-        self.process.stdin.write(json.dumps({"ids": ids.tolist(), "new": new}) + "\n")
+        return self.ask({"ids": ids.tolist(), "new": new})
+
+    def ask(self, request: dict) -> dict:
+        self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
         return self._answer()
 

@@ -30,7 +30,7 @@ def test_an_unknown_keyword_is_a_config_error_with_a_did_you_mean(kwargs, messag
 def test_too_many_positional_values_is_a_config_error():
     with pytest.raises(GenerateConfigError) as err:
         GenerationConfig(*range(20))
-    assert one_line(err) == ("GenerationConfig takes at most 12 positional values, got 20; "
+    assert one_line(err) == ("GenerationConfig takes at most 13 positional values, got 20; "
                              "name them")
 
 

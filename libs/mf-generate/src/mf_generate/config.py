@@ -70,6 +70,8 @@ class GenerationConfig:
     bos_token_id: int | None = None
     eos_token_id: int | list[int] | None = None
     pad_token_id: int | None = None
+    # Encoder-decoders (T5): the decoder's first token; default: the model config's.
+    decoder_start_token_id: int | None = None
     use_past: bool = True
     seed: int | None = None
 
@@ -96,7 +98,7 @@ class GenerationConfig:
         if self.repetition_penalty <= 0:
             raise GenerateConfigError(f"repetition_penalty={self.repetition_penalty!r} must be "
                                       "> 0 (1.0 is no penalty)")
-        for name in ("bos_token_id", "pad_token_id", "seed"):
+        for name in ("bos_token_id", "pad_token_id", "decoder_start_token_id", "seed"):
             value = getattr(self, name)
             if value is not None and (not _is_int(value) or value < 0):
                 raise GenerateConfigError(f"{name}={value!r} must be None or an integer >= 0")

@@ -70,16 +70,24 @@ def generate(model, input_ids, generation_config: GenerationConfig | None = None
     ids, mask = pack_prompts(input_ids, attention_mask, config.fill_id)
     batch, length = ids.shape
     max_positions = model.config.max_positions
-    check_lengths(length, None, max_positions)
-    new = config.new_tokens_for(length)
-    check_lengths(length, new, max_positions)
     if streamer is not None and batch != 1:
         raise GenerateConfigError(f"a streamer needs batch size 1, got {batch} prompts")
+    seq2seq = getattr(model, "is_encoder_decoder", False)
+    if seq2seq:
+        # The prompt is the encoder's input; the decoder starts from decoder_start_token_id
+        # and max_length counts it (transformers' rule).
+        check_encoder_length(length, max_positions)
+        new = config.new_tokens_for(1)
+        check_lengths(1, new, max_positions)
+    else:
+        check_lengths(length, None, max_positions)
+        new = config.new_tokens_for(length)
+        check_lengths(length, new, max_positions)
     model.check_token_ids(ids)
-    loop = _DecodeLoop(model, config, ids, mask, new)
+    loop = (_Seq2SeqLoop if seq2seq else _DecodeLoop)(model, config, ids, mask, new)
     try:
         if streamer is not None:
-            streamer.put(ids[0, mask[0].astype(bool)])
+            streamer.put(loop.ids[0, loop.mask[0].astype(bool)])  # a decoder's prompt
         result = loop.run(streamer)
     finally:
         if streamer is not None:
@@ -97,6 +105,12 @@ def check_lengths(prompt_tokens: int, new_tokens: int | None, max_positions: int
         raise GenerateConfigError(
             f"prompt({prompt_tokens}) + max_new_tokens({new_tokens}) = "
             f"{prompt_tokens + new_tokens} tokens exceeds the model's seq_length({max_positions})")
+
+
+def check_encoder_length(tokens: int, max_positions: int) -> None:
+    if tokens > max_positions:
+        raise GenerateConfigError(f"the input has {tokens} tokens, more than the model's "
+                                  f"seq_length({max_positions}) allows")
 
 
 def pack_prompts(input_ids, attention_mask, fill_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -215,11 +229,14 @@ class _DecodeLoop:
         return processors.choose(scores, self.config, self.rng)
 
     # ---- shapes: padded rows repeat the last real row; padded prompt columns are masked -------
-    def _bucket_rows(self, length: int) -> tuple[np.ndarray, np.ndarray]:
-        """The prompts left-padded to `length` columns and repeated to the batch bucket."""
-        extra_cols = length - self.length
-        ids = np.pad(self.ids, ((0, 0), (extra_cols, 0)), constant_values=self.config.fill_id)
-        mask = np.pad(self.mask, ((0, 0), (extra_cols, 0)))
+    def _bucket_rows(self, length: int, ids=None, mask=None) -> tuple[np.ndarray, np.ndarray]:
+        """The prompts (or `ids` / `mask`) left-padded to `length` columns and repeated to the
+        batch bucket."""
+        ids = self.ids if ids is None else ids
+        mask = self.mask if mask is None else mask
+        extra_cols = length - ids.shape[1]
+        ids = np.pad(ids, ((0, 0), (extra_cols, 0)), constant_values=self.config.fill_id)
+        mask = np.pad(mask, ((0, 0), (extra_cols, 0)))
         extra_rows = self.rows - self.batch
         ids = np.concatenate([ids, np.repeat(ids[-1:], extra_rows, 0)])
         mask = np.concatenate([mask, np.repeat(mask[-1:], extra_rows, 0)])
@@ -266,6 +283,52 @@ class _DecodeLoop:
             positions = np.concatenate([positions[..., 1:], nxt], axis=-1)
 
 
+class _Seq2SeqLoop(_DecodeLoop):
+    """An encoder-decoder's generate(): the prompts are the encoder's input (encoded once per
+    call, their cross-attention keys and values written into the cache), the decoder's
+    sequence starts from decoder_start_token_id and is what comes out."""
+
+    def __init__(self, model, config: GenerationConfig, ids: np.ndarray, mask: np.ndarray,
+                 new: int):
+        start = config.decoder_start_token_id
+        if start is None:
+            start = model.config.decoder_start_token_id
+        batch = ids.shape[0]
+        super().__init__(model, config, np.full((batch, 1), start, np.int64),
+                         np.ones((batch, 1), np.int64), new)
+        self.encoder_ids, self.encoder_mask = ids, mask
+        # Encoder length bucket: the prefill rule (powers of two from 16) within the model.
+        self.encoder_length = buckets.prompt_bucket(ids.shape[1], model.config.max_positions)
+
+    def _encoder_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._bucket_rows(self.encoder_length, self.encoder_ids, self.encoder_mask)
+
+    def _cached_steps(self):
+        """Encode once, then one decoder token per step at slots 0, 1, ..."""
+        cache, step = step_bucket(self.model, self.rows, 1 + self.new, self.encoder_length)
+        encoder_ids, encoder_mask = self._encoder_rows()
+        self.model.encode_function(cache)(encoder_ids, encoder_mask)
+        key_mask = np.zeros((self.rows, cache.max_length), np.int32)
+        token, _ = self._bucket_rows(1)
+        slot = 0
+        while True:
+            key_mask[:, slot] = 1
+            token = yield _last_logits(step(token, slot, key_mask, encoder_mask))
+            slot += 1
+
+    def _recompute_steps(self):
+        """The whole decoder sequence every step, right-aligned in a fixed window (its
+        positions only enter as differences, so the left padding changes nothing)."""
+        window = recompute_window(self.model, self.rows, 1 + self.new)
+        encoder_ids, encoder_mask = self._encoder_rows()
+        ids, mask = self._bucket_rows(window)
+        step = recompute_step(self.model)
+        while True:
+            token = yield _last_logits(step(encoder_ids, encoder_mask, ids, mask))
+            ids = np.concatenate([ids[:, 1:], token], axis=1)
+            mask = np.concatenate([mask[:, 1:], np.ones_like(token)], axis=1)
+
+
 def _last_logits(logits) -> np.ndarray:
     return logits.asnumpy()[:, -1, :]  # (rows, V) float32
 
@@ -278,19 +341,25 @@ _RECOMPUTE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _WINDOWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def step_bucket(model, rows: int, needed: int):
+def step_bucket(model, rows: int, needed: int, encoder_length: int | None = None):
     """The (cache, step function) for `rows` x at least `needed` slots: a cached bucket when
-    one fits (`buckets.reusable`), else a new one of `buckets.cache_bucket(needed)` slots."""
+    one fits (`buckets.reusable`), else a new one of `buckets.cache_bucket(needed)` slots.
+    An encoder-decoder's bucket also has its encoder length (cross-attention keys)."""
     table: OrderedDict = _CACHED.setdefault(model, OrderedDict())
-    fitting = [key for key in table if key[0] == rows and buckets.reusable(key[1], needed)]
+    fitting = [key for key in table if key[0] == rows and buckets.reusable(key[1], needed)
+               and key[2:] == ((encoder_length,) if encoder_length else ())]
     if fitting:
         key = min(fitting, key=lambda k: k[1])
         table.move_to_end(key)
         return table[key]
     length = buckets.cache_bucket(needed, model.config.max_positions)
-    cache = model.new_cache(rows, length)
+    if encoder_length is None:
+        cache, key = model.new_cache(rows, length), (rows, length)
+    else:
+        cache = model.new_cache(rows, length, encoder_length)
+        key = (rows, length, encoder_length)
     entry = (cache, model.step_function(cache, last_only=True))
-    table[(rows, length)] = entry
+    table[key] = entry
     while len(table) > 1 and (len(table) > MAX_CACHED_BUCKETS or sum(
             cache.nbytes for cache, _ in table.values()) > MAX_CACHED_BYTES):
         table.popitem(last=False)

@@ -40,7 +40,39 @@ _LAZY = {
     "GLMConfig": "mf_models.configs",
     "ChatGLM2Config": "mf_models.configs",
     "PanguAlphaConfig": "mf_models.configs",
+    # BERT and the task Auto classes (issue 14, text half)
+    "AutoModelForMaskedLM": "mf_models.auto",
+    "AutoModelForSequenceClassification": "mf_models.auto",
+    "AutoModelForTokenClassification": "mf_models.auto",
+    "AutoModelForQuestionAnswering": "mf_models.auto",
+    "PreTrainedModel": "mf_models.models.pretrained",
+    "BertConfig": "mf_models.configs.bert",
+    "BertModel": "mf_models.models.bert",
+    "BertForMaskedLM": "mf_models.models.bert",
+    "BertForSequenceClassification": "mf_models.models.bert",
+    "BertForTokenClassification": "mf_models.models.bert",
+    "BertForQuestionAnswering": "mf_models.models.bert",
+    "AutoModelForSeq2SeqLM": "mf_models.auto",
+    "T5Config": "mf_models.configs.t5",
+    "T5ForConditionalGeneration": "mf_models.models.t5",
 }
+# The image families (issue 14, vision half) and the output classes.
+_LAZY.update({
+    "AutoModelForImageClassification": "mf_models.auto",
+    "TaskModel": "mf_models.models.pretrained",
+    "ViTForImageClassification": "mf_models.models.vit",
+    "SwinForImageClassification": "mf_models.models.swin",
+    "ViTMAEForPreTraining": "mf_models.models.mae",
+    "CLIPModel": "mf_models.models.clip",
+    "ViTConfig": "mf_models.configs",
+    "SwinConfig": "mf_models.configs",
+    "ViTMAEConfig": "mf_models.configs",
+    "CLIPConfig": "mf_models.configs",
+    "ModelOutput": "mf_models.outputs",
+    "ImageClassifierOutput": "mf_models.outputs",
+    "ViTMAEForPreTrainingOutput": "mf_models.outputs",
+    "CLIPOutput": "mf_models.outputs",
+})
 
 
 def __getattr__(name: str):

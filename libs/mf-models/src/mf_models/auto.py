@@ -1,8 +1,16 @@
-"""Auto classes: build the right family from a preset name, a directory or a yaml file.
+"""Auto classes: build the right family and class from a preset name, a directory or a yaml.
 
     AutoConfig.from_pretrained("llama_7b" | dir | "run_llama_7b.yaml")
+    AutoModel.from_pretrained("txtcls_bert_base_uncased" | dir)   # the class the config names
     AutoModelForCausalLM.from_pretrained("gpt2" | our dir | Hugging Face dir)
+    AutoModelForSequenceClassification.from_pretrained(dir, num_labels=5)   # a task's class
     AutoModelForCausalLM.from_config(config_or_name)      # random init, never reads weights
+
+`AutoModel` is MindFormers': it builds the model class a config names (a preset's head, a run
+yaml's `arch`, a Hugging Face `architectures[0]`), else the family's first class. The task
+classes build their task's class of the config's family, as Hugging Face's do: loading a
+checkpoint of another head (or of the bare encoder) gives the new head random weights, listed
+in `model.load_report`.
 
 A preset's weights are looked for in `$MF_HOME/<preset>/` (default ~/.cache/mf), the same folder
 mf-tokenize reads the preset's tokenizer files from.
@@ -12,7 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from mf_models.configs.base import ModelConfig
 from mf_models.errors import ModelConfigError
@@ -25,22 +33,90 @@ class AutoConfig:
         return load_config(name_or_path)
 
 
-class AutoModelForCausalLM:
-    @staticmethod
-    def from_config(config: ModelConfig | str, seed: int = 0, **overrides: Any):
-        if isinstance(config, str):
-            config = load_config(config)
-        if overrides:
-            config = config.replace(**overrides)
-        return family_of_config(config).model_class()(config, seed=seed)
-
-    @staticmethod
-    def from_pretrained(name_or_path: str | os.PathLike, strict: bool = True, **overrides: Any):
-        return load_pretrained(name_or_path, strict=strict, **overrides)
+def model_class_for(config: ModelConfig) -> type:
+    """The class a config names (`architecture`, where its family has one), else the family's
+    first class."""
+    return family_of_config(config).model_class(getattr(config, "architecture", None) or None)
 
 
-class AutoModel(AutoModelForCausalLM):
-    """MindFormers' `AutoModel`: every family here is a causal LM, so the same as above."""
+def _config(config: ModelConfig | str, overrides: dict[str, Any]) -> ModelConfig:
+    if isinstance(config, (str, os.PathLike)):
+        config = load_config(config)
+    return config.replace(**overrides) if overrides else config
+
+
+class AutoModel:
+    """MindFormers' `AutoModel`: the class the config names, for every family."""
+
+    @classmethod
+    def model_class(cls, config: ModelConfig) -> type:
+        return model_class_for(config)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig | str, seed: int = 0, **overrides: Any):
+        config = _config(config, overrides)
+        return cls.model_class(config)(config, seed=seed)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, strict: bool = True,
+                        **overrides: Any):
+        config = _config(name_or_path, overrides) if Path(name_or_path).expanduser().is_dir() \
+            or family_of_preset(str(name_or_path)) else None
+        model_class = None if config is None else cls.model_class(config)
+        return load_pretrained(name_or_path, model_class=model_class, strict=strict, **overrides)
+
+
+class AutoModelForCausalLM(AutoModel):
+    """The decoder families' LM classes (GPT-2, LLaMA, BLOOM, GLM, GLM2, PanGu-Alpha)."""
+
+    @classmethod
+    def model_class(cls, config: ModelConfig) -> type:
+        from mf_models.models.base import CausalLM
+
+        model_class = model_class_for(config)
+        if not issubclass(model_class, CausalLM):
+            raise ModelConfigError(
+                f"AutoModelForCausalLM builds causal LMs; '{config.name or config.family}' is "
+                f"a {config.family} model ({model_class.__name__}): use AutoModel or its task's "
+                "Auto class")
+        return model_class
+
+
+class _AutoForTask(AutoModel):
+    """One task's class in each family that has it (`classes`: family -> class name)."""
+
+    classes: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def model_class(cls, config: ModelConfig) -> type:
+        name = cls.classes.get(config.family)
+        if name is None:
+            raise ModelConfigError(
+                f"{cls.__name__} has no {config.family} model; it builds "
+                f"{', '.join(sorted(cls.classes))} models")
+        return family_of_config(config).model_class(name)
+
+
+class AutoModelForMaskedLM(_AutoForTask):
+    classes = {"bert": "BertForMaskedLM"}
+
+
+class AutoModelForSequenceClassification(_AutoForTask):
+    classes = {"bert": "BertForSequenceClassification"}
+
+
+class AutoModelForTokenClassification(_AutoForTask):
+    classes = {"bert": "BertForTokenClassification"}
+
+
+class AutoModelForQuestionAnswering(_AutoForTask):
+    classes = {"bert": "BertForQuestionAnswering"}
+
+
+class AutoModelForSeq2SeqLM(_AutoForTask):
+    classes = {"t5": "T5ForConditionalGeneration"}
+class AutoModelForImageClassification(_AutoForTask):
+    classes = {"vit": "ViTForImageClassification", "swin": "SwinForImageClassification"}
 
 
 def weights_directory(name_or_path: str | os.PathLike) -> Path:
@@ -75,7 +151,7 @@ def load_pretrained(name_or_path: str | os.PathLike, model_class: type | None = 
         source = f"checkpoint {directory}"
     if overrides:
         config = config.replace(**overrides)
-    cls = model_class or family_of_config(config).model_class()
+    cls = model_class or model_class_for(config)
     if not isinstance(config, cls.config_class):
         raise ModelConfigError(f"{directory} holds a {config.family} model, not "
                                f"{cls.config_class.family} ({cls.__name__})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mf_models.configs.base import ModelConfig
+from mf_models.errors import ModelConfigError
 
 if TYPE_CHECKING:
     from mf_parallel import ModelDims
@@ -18,6 +19,10 @@ def model_dims(name_or_config: str | ModelConfig) -> ModelDims:
 
     config = name_or_config if isinstance(name_or_config, ModelConfig) else load_config(
         name_or_config)
+    if not isinstance(config.num_heads, int):
+        raise ModelConfigError(
+            f"{config.family} changes width and heads from stage to stage (num_heads "
+            f"{list(config.num_heads)}); mf-parallel's dims describe a uniform stack of layers")
     return ModelDims(
         num_layers=config.num_layers,
         hidden_size=config.hidden_size,

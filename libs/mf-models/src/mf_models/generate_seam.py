@@ -30,3 +30,13 @@ def registered_generate() -> Callable[..., Any]:
                              "installed: pip install mf-generate")
         _generate = found[0].load()
     return _generate
+
+
+class GenerationMixin:
+    """`model.generate(...)` for every model that generates (causal LMs, T5)."""
+
+    def generate(self, input_ids, generation_config=None, streamer=None, **overrides):
+        """Token ids from a prompt (decoders: prompt + new; encoder-decoders: the decoder's
+        sequence); see `mf_generate.generate`."""
+        return registered_generate()(self, input_ids, generation_config=generation_config,
+                                     streamer=streamer, **overrides)

@@ -65,10 +65,51 @@ FAMILIES: dict[str, Family] = {
     "pangualpha": Family("pangualpha", "mf_models.configs.pangualpha:PanguAlphaConfig",
                          ("mf_models.models.pangualpha:PanguAlphaHeadModel",)),
 }
+# BERT: one config, a class per task head; a config's `architecture` picks the class.
+FAMILIES["bert"] = Family(
+    "bert", "mf_models.configs.bert:BertConfig",
+    tuple(f"mf_models.models.bert:{name}" for name in (
+        "BertForMaskedLM", "BertModel", "BertForSequenceClassification",
+        "BertForTokenClassification", "BertForQuestionAnswering")),
+    "mf_models.weights.hf_bert")
+
+# T5: the encoder-decoder (its step API is in models/t5.py).
+FAMILIES["t5"] = Family("t5", "mf_models.configs.t5:T5Config",
+                        ("mf_models.models.t5:T5ForConditionalGeneration",),
+                        "mf_models.weights.hf_t5")
+
+# The image families: encoders with a task head (not causal LMs).
+FAMILIES["vit"] = Family("vit", "mf_models.configs.vit:ViTConfig",
+                         ("mf_models.models.vit:ViTForImageClassification",),
+                         "mf_models.weights.hf_vit")
+FAMILIES["swin"] = Family("swin", "mf_models.configs.swin:SwinConfig",
+                          ("mf_models.models.swin:SwinForImageClassification",),
+                          "mf_models.weights.hf_swin")
+FAMILIES["mae"] = Family("mae", "mf_models.configs.mae:ViTMAEConfig",
+                         ("mf_models.models.mae:ViTMAEForPreTraining",),
+                         "mf_models.weights.hf_mae")
+FAMILIES["clip"] = Family("clip", "mf_models.configs.clip:CLIPConfig",
+                          ("mf_models.models.clip:CLIPModel",), "mf_models.weights.hf_clip")
+
+# BERT: one config, a class per task head; a config's `architecture` picks the class.
+FAMILIES["bert"] = Family(
+    "bert", "mf_models.configs.bert:BertConfig",
+    tuple(f"mf_models.models.bert:{name}" for name in (
+        "BertForMaskedLM", "BertModel", "BertForSequenceClassification",
+        "BertForTokenClassification", "BertForQuestionAnswering")),
+    "mf_models.weights.hf_bert")
+
+# T5: the encoder-decoder (its step API is in models/t5.py).
+FAMILIES["t5"] = Family("t5", "mf_models.configs.t5:T5Config",
+                        ("mf_models.models.t5:T5ForConditionalGeneration",),
+                        "mf_models.weights.hf_t5")
 
 # Hugging Face `model_type` -> our family.
 HF_MODEL_TYPES = {"gpt2": "gpt2", "llama": "llama", "bloom": "bloom"}
 HF_MODEL_TYPES["chatglm"] = "glm"  # THUDM ChatGLM-6B and ChatGLM2-6B: see GLMConfig
+HF_MODEL_TYPES["bert"] = "bert"
+HF_MODEL_TYPES["t5"] = "t5"
+HF_MODEL_TYPES.update(vit="vit", swin="swin", vit_mae="mae", clip="clip")
 
 
 def _resolve(path: str) -> Any:

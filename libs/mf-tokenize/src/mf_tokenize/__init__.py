@@ -1,4 +1,5 @@
-"""BPE, SentencePiece and WordPiece tokenizers for the mf model families (no MindSpore).
+"""Tokenizers (BPE, SentencePiece, WordPiece) and image processors for the mf model families
+(no MindSpore).
 
     from mf_tokenize import AutoTokenizer
     tok = AutoTokenizer.from_pretrained("llama_7b")        # or a directory of tokenizer files
@@ -17,6 +18,7 @@ from mf_tokenize.chatglm import ChatGLM2Tokenizer, ChatGLMTokenizer
 from mf_tokenize.clip import CLIPTokenizer
 from mf_tokenize.errors import (
     CorruptVocabError,
+    ImageInputError,
     TokenizerConfigError,
     TokenizerError,
     TokenizerInputError,
@@ -24,9 +26,18 @@ from mf_tokenize.errors import (
     VocabFileNotFoundError,
 )
 from mf_tokenize.gpt2 import GPT2Tokenizer
+
+# The image side of a model's input (Pillow is imported only when an image is handled).
+from mf_tokenize.image_processing import (
+    AutoImageProcessor,
+    CLIPImageProcessor,
+    ImageProcessor,
+    ViTImageProcessor,
+)
 from mf_tokenize.llama import LlamaTokenizer
 from mf_tokenize.pangu import PanguAlphaTokenizer
 from mf_tokenize.presets import PRESETS, mf_home
+from mf_tokenize.processing import AutoProcessor, CLIPProcessor
 from mf_tokenize.t5 import T5Tokenizer
 from mf_tokenize.training import train_bpe, train_sentencepiece
 
@@ -39,4 +50,6 @@ __all__ = [
     "T5Tokenizer", "TokenizerConfigError", "TokenizerError", "TokenizerInputError",
     "UnknownTokenizerError", "VocabFileNotFoundError", "batching", "mf_home", "tokenizer_class",
     "train_bpe", "train_sentencepiece",
+    "AutoImageProcessor", "AutoProcessor", "CLIPImageProcessor", "CLIPProcessor", "ImageInputError",
+    "ImageProcessor", "ViTImageProcessor",
 ]

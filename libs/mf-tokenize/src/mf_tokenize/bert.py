@@ -16,6 +16,7 @@ from typing import Any
 from mf_tokenize import _files
 from mf_tokenize.base import AddedToken, PreTrainedTokenizer
 from mf_tokenize.errors import CorruptVocabError
+from mf_tokenize.tokens import check_text
 
 # The Unicode White_Space property; \t \n \r count as whitespace although they are controls.
 WHITESPACE = frozenset(
@@ -205,6 +206,61 @@ class BertTokenizer(PreTrainedTokenizer):
         for word in self.basic(text):
             tokens += self._wordpiece(word)
         return tokens
+
+    def tokenize_with_offsets(self, text: str) -> list[tuple[str, int, int, int]]:
+        """(token, start, end, word) for every token of `text`: the characters of the original
+        text it covers (end exclusive) and the index of its word (the basic tokenizer's split),
+        as a Hugging Face fast tokenizer's offset mapping and word ids give them.
+
+        Normalisation (clean-up, accents, case) works character by character, so each
+        normalised character knows the original one it came from.
+        """
+        check_text(text, "text")
+        out: list[tuple[str, int, int, int]] = []
+        for chunk, chunk_start, token_id in self._split_on_added_tokens(text):
+            first_word = out[-1][3] + 1 if out else 0
+            if token_id is not None:  # an added token is a word of its own
+                out.append((chunk, chunk_start, chunk_start + len(chunk), first_word))
+                continue
+            for n, (word, owners) in enumerate(self._words_with_owners(chunk)):
+                pieces = self._wordpiece(word)
+                if pieces == [self.unk_token]:
+                    spans = [(0, len(word))]
+                else:
+                    spans, pos = [], 0
+                    for piece in pieces:
+                        size = len(piece) - (len(self.wordpiece_prefix) if pos else 0)
+                        spans.append((pos, pos + size))
+                        pos += size
+                for piece, (a, b) in zip(pieces, spans, strict=True):
+                    out.append((piece, chunk_start + owners[a], chunk_start + owners[b - 1] + 1,
+                                first_word + n))
+        return out
+
+    def _words_with_owners(self, text: str) -> list[tuple[str, list[int]]]:
+        """The basic tokenizer's words of `text`, each with the index in `text` of the
+        character every one of its (normalised) characters came from."""
+        chars: list[tuple[str, int]] = []
+        for i, char in enumerate(text):
+            chars += [(c, i) for c in self.basic.normalize(char)]
+        words: list[tuple[str, list[int]]] = []
+        current: list[tuple[str, int]] = []
+
+        def flush() -> None:
+            if current:
+                words.append(("".join(c for c, _ in current), [i for _, i in current]))
+                current.clear()
+
+        for char, owner in chars:
+            if char in WHITESPACE:
+                flush()
+            elif is_punctuation(char):
+                flush()
+                words.append((char, [owner]))
+            else:
+                current.append((char, owner))
+        flush()
+        return words
 
     def _encode_chunk(self, text: str, at_start: bool) -> list[int]:
         vocab = self.vocab

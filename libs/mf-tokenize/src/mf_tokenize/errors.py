@@ -37,3 +37,8 @@ class UnknownTokenizerError(TokenizerConfigError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class ImageInputError(TokenizerConfigError):
+    """An image that cannot be processed: a missing or unreadable file, not an image, the wrong
+    shape, type or number of channels."""

@@ -4,6 +4,6 @@ Command modules import only typer at module level; the library that does the wor
 MindSpore behind it) is imported inside the command function, so `mf --help` stays fast.
 """
 
-from mf_tui.commands import ckpt, generate, jobs, launch, model, parallel, train
+from mf_tui.commands import ckpt, generate, jobs, launch, model, parallel, pipeline, train
 
-COMMAND_MODULES = (parallel, model, generate, train, launch, ckpt, jobs)
+COMMAND_MODULES = (parallel, model, generate, pipeline, train, launch, ckpt, jobs)

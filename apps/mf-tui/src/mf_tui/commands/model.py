@@ -23,10 +23,20 @@ def list_models() -> None:
     """List the model presets (MindFormers' names)."""
     from mf_models import preset_config, preset_names
 
-    for name in preset_names():
+    names = preset_names()
+    width = max(len(n) for n in names)
+    for name in names:
         config = preset_config(name)
-        typer.echo(f"{name:<16} {config.family:<6} layers={config.num_layers:<3} "
-                   f"hidden={config.hidden_size:<6} params={_human(config.parameter_count)}")
+        typer.echo(f"{name:<{width}} {config.family:<10} layers={config.num_layers:<3} "
+                   f"hidden={config.hidden_size:<6} params={_human(config.parameter_count):<8} "
+                   f"{_model_class(config)}")
+
+
+def _model_class(config) -> str:
+    """The class the config builds (a BERT preset names its head), without importing it."""
+    from mf_models.registry import family_of_config
+
+    return getattr(config, "architecture", None) or family_of_config(config).model_class_name()
 
 
 @app.command("show")
@@ -35,15 +45,13 @@ def show(name_or_dir: str = typer.Argument(..., metavar="NAME|DIR",
     """Show a model's config, parameter count and where its weights are looked up."""
     from mf_models import load_config
     from mf_models.auto import weights_directory
-    from mf_models.registry import family_of_config
     from mf_models.weights.io import weight_files
 
     config = load_config(name_or_dir)
-    fam = family_of_config(config)
     directory = weights_directory(name_or_dir)
     files = weight_files(directory) if directory.is_dir() else []
     typer.echo(f"model:      {config.name or name_or_dir}")
-    typer.echo(f"family:     {config.family} ({fam.model_class_name()})")
+    typer.echo(f"family:     {config.family} ({_model_class(config)})")
     typer.echo(f"parameters: {config.parameter_count:,} ({_human(config.parameter_count)})")
     if files:
         typer.echo(f"weights:    {', '.join(str(f) for f in files)}")

@@ -22,6 +22,13 @@ CONFIG_JSON = "config.json"
 CONFIG_YAML = "config.yaml"
 
 
+def check_heads_divide(heads_name: str, heads: int, width_name: str, width: int) -> None:
+    """A width must split evenly into attention heads; the error shows the division."""
+    if width % heads:
+        raise ModelConfigError(f"{heads_name}({heads}) must divide {width_name}({width}): "
+                               f"{width} / {heads} = {width / heads:g}")
+
+
 def did_you_mean(name: str, choices: list[str]) -> str:
     """`; did you mean 'x'?` for the closest choice, or the list of choices if none is close."""
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
@@ -49,6 +56,9 @@ class ModelConfig:
     # The sharding plan: parameter-name glob -> one mesh axis name (or None) per tensor dim.
     # mf-parallel resolves it; the model code never mentions ranks.
     sharding_plan: ClassVar[dict[str, tuple[str | None, ...]]] = {}
+    # Whether heads are hidden_size / num_heads wide (False where a family sets its own head
+    # width, as T5's d_kv).
+    heads_split_hidden: ClassVar[bool] = True
 
     seq_length: int = 1024
     vocab_size: int = 32000
@@ -61,6 +71,9 @@ class ModelConfig:
     softmax_compute_type: str = "float32"
     use_past: bool = False
     checkpoint_name_or_path: str = ""
+    # MindFormers' parameter-efficient fine-tuning settings (`pet_type: lora`, `lora_rank`,
+    # ...), carried by presets such as llama_7b_lora and applied by mf-train, not here.
+    pet_config: dict[str, Any] | None = None
     initializer_range: float = 0.02
     bos_token_id: int | None = 1
     eos_token_id: int | list[int] | None = 2
@@ -71,15 +84,26 @@ class ModelConfig:
 
     # ---- validation -------------------------------------------------------------------------
     def __post_init__(self) -> None:
-        for field in ("seq_length", "vocab_size", "hidden_size", "num_layers", "num_heads"):
+        self._check_sizes()
+        if self.pet_config is not None and not isinstance(self.pet_config, Mapping):
+            raise ModelConfigError(f"pet_config={self.pet_config!r} must be a mapping "
+                                   "(pet_type: lora, lora_rank: 8, ...) or None")
+        self._check_dtypes()
+
+    def _check_sizes(self) -> None:
+        """Positive sizes, heads that split the width (a family with other geometry, as Swin's
+        per-stage heads, overrides this)."""
+        self._check_positive("seq_length", "vocab_size", "hidden_size", "num_layers", "num_heads")
+        if self.heads_split_hidden:
+            check_heads_divide("num_heads", self.num_heads, "hidden_size", self.hidden_size)
+
+    def _check_positive(self, *fields: str) -> None:
+        for field in fields:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ModelConfigError(f"{field}={value!r} must be a positive integer")
-        if self.hidden_size % self.num_heads:
-            raise ModelConfigError(
-                f"num_heads({self.num_heads}) must divide hidden_size({self.hidden_size}): "
-                f"{self.hidden_size} / {self.num_heads} = {self.hidden_size / self.num_heads:g}"
-            )
+
+    def _check_dtypes(self) -> None:
         for field in ("compute_dtype", "param_init_type", "layernorm_compute_type",
                       "softmax_compute_type"):
             value = getattr(self, field)

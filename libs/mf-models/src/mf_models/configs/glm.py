@@ -15,6 +15,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # MindFormers configs/glm/run_glm_6b_infer.yaml (the same sizes; it pads inputs to 512).
     "glm_6b": dict(seq_length=2048, vocab_size=130528, hidden_size=4096, num_layers=28,
                    num_heads=32, inner_hidden_size=16384),
+    # MindFormers configs/glm/run_glm_6b_lora.yaml: ChatGLM-6B with its pet_config (LoRA rank 8,
+    # alpha 32, dropout 0.1; target query_key_value, hard-wired in its GLMForPreTrainingWithLora
+    # and mf-train's glm default); mf-train applies it.
+    "glm_6b_lora": dict(seq_length=2048, vocab_size=130528, hidden_size=4096, num_layers=28,
+                        num_heads=32, inner_hidden_size=16384,
+                        pet_config=dict(pet_type="lora", lora_rank=8, lora_alpha=32,
+                                        lora_dropout=0.1)),
     # Tiny flavour for tests. The special ids sit below the ids the test prompts draw (>= 4),
     # so a random prompt holds [gMASK] / <sop> only where a test puts them.
     "glm_debug": dict(seq_length=128, vocab_size=1024, hidden_size=64, num_layers=2,

@@ -12,9 +12,10 @@ from mf_models.errors import ModelConfigError
 # "gelu" is the tanh approximation, as in MindSpore's nn.GELU and MindFormers' configs (HF calls
 # it "gelu_new"); "gelu_exact" is the erf form (HF "gelu"); "fast_gelu" is MindSpore's FastGelu.
 ACTIVATIONS = ("gelu", "gelu_exact", "fast_gelu", "relu")
-_HF_ACT_IN = {"gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "gelu_fast": "gelu",
-              "gelu": "gelu_exact", "relu": "relu"}
-_HF_ACT_OUT = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu"}
+# Hugging Face's `activation_function` / `hidden_act` names <-> ours.
+HF_ACTIVATIONS_IN = {"gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "gelu_fast": "gelu",
+                     "gelu": "gelu_exact", "relu": "relu"}
+HF_ACTIVATIONS_OUT = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu"}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # HF `gpt2` config.json / MindFormers configs/gpt2/run_gpt2.yaml (124M).
@@ -103,14 +104,14 @@ class GPT2Config(ModelConfig):
     @classmethod
     def _from_hf_extra(cls, hf: Mapping[str, Any], mapped: dict[str, Any]) -> dict[str, Any]:
         act = hf.get("activation_function", "gelu_new")
-        if act not in _HF_ACT_IN:
+        if act not in HF_ACTIVATIONS_IN:
             raise ModelConfigError(f"activation_function={act!r} is not supported for gpt2; "
-                                   f"supported: {', '.join(_HF_ACT_IN)}")
-        mapped["hidden_act"] = _HF_ACT_IN[act]
+                                   f"supported: {', '.join(HF_ACTIVATIONS_IN)}")
+        mapped["hidden_act"] = HF_ACTIVATIONS_IN[act]
         return mapped
 
     def to_hf_dict(self) -> dict[str, Any]:
-        if self.hidden_act not in _HF_ACT_OUT:
+        if self.hidden_act not in HF_ACTIVATIONS_OUT:
             raise ModelConfigError(f"hidden_act={self.hidden_act!r} has no transformers "
                                    "equivalent; export supports gelu, gelu_exact, relu")
         return {
@@ -118,7 +119,7 @@ class GPT2Config(ModelConfig):
             "n_positions": self.seq_length, "n_ctx": self.seq_length,
             "n_embd": self.hidden_size, "n_layer": self.num_layers, "n_head": self.num_heads,
             "n_inner": self.ffn_hidden_size_override, "vocab_size": self.vocab_size,
-            "activation_function": _HF_ACT_OUT[self.hidden_act],
+            "activation_function": HF_ACTIVATIONS_OUT[self.hidden_act],
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "initializer_range": self.initializer_range,
             "bos_token_id": self.bos_token_id, "eos_token_id": self.eos_token_id,

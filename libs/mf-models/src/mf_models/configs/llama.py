@@ -19,6 +19,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Same sources, 65B row.
     "llama_65b": dict(seq_length=2048, vocab_size=32000, hidden_size=8192, num_layers=80,
                       num_heads=64, multiple_of=256),
+    # MindFormers configs/llama/run_llama_7b_lora.yaml: LLaMA-7B with its model_config.pet_config
+    # (LoRA rank 16, alpha 16, dropout 0.05 on wq/wk/wv/wo); mf-train applies it.
+    "llama_7b_lora": dict(seq_length=2048, vocab_size=32000, hidden_size=4096, num_layers=32,
+                          num_heads=32, multiple_of=256,
+                          pet_config=dict(pet_type="lora", lora_rank=16, lora_alpha=16,
+                                          lora_dropout=0.05,
+                                          target_modules=r".*wq|.*wk|.*wv|.*wo")),
     # Tiny flavour for tests, with grouped-query attention (2 key/value heads for 4 heads).
     "llama_debug": dict(seq_length=128, vocab_size=1024, hidden_size=64, num_layers=2,
                         num_heads=4, n_kv_heads=2, intermediate_size=128),

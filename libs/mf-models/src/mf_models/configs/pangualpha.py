@@ -62,6 +62,8 @@ class PanguAlphaConfig(ModelConfig):
 
     family: ClassVar[str] = "pangualpha"
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+    # The seed README's model matrix spells the 2.6B model `pangualpha_2_6_b`.
+    preset_aliases: ClassVar[dict[str, str]] = {"pangualpha_2_6_b": "pangualpha_2_6b"}
     sharding_plan: ClassVar[dict[str, tuple[str | None, ...]]] = SHARDING_PLAN
 
     seq_length: int = 1024

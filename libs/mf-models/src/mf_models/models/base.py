@@ -7,53 +7,31 @@ is here, once:
 * the step API for mf-generate: `new_cache(batch, max_length)` and `step_function(cache)`, a
   compiled callable `(input_ids, positions, slot, key_mask) -> logits` over the static cache,
   plus `prefill_positions` / `next_positions`, the family's position rule;
-* `from_config`, `from_pretrained`, `save_pretrained`, `num_parameters`.
+* from `PreTrainedModel`: `from_config`, `from_pretrained`, `save_pretrained`,
+  `num_parameters`.
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 from mindspore import Tensor, nn, ops
 from mindspore import dtype as mstype
 
-from mf_models.configs.base import ModelConfig
 from mf_models.errors import ModelConfigError
-from mf_models.generate_seam import registered_generate
+from mf_models.generate_seam import GenerationMixin
+from mf_models.models.pretrained import PreTrainedModel
 from mf_models.modules.kv_cache import KVCache
+from mf_models.modules.losses import cross_entropy, token_nll  # token_nll: mf-train's too
 
 __all__ = ["CausalLM", "StepFunction", "token_nll"]
 
 
-def token_nll(logits, targets):
-    """Per-token negative log-likelihood (B, T) of int32 targets (B, T) under logits (B, T, V).
+class CausalLM(PreTrainedModel, GenerationMixin):
+    """Base of every decoder-only LM. Subclasses set `config_class` and write `forward_step`.
+    `generate` (GenerationMixin) runs mf_generate's loop, found through its entry point."""
 
-    The one training loss of mf: `CausalLM.loss` and mf-train's compiled train and eval steps
-    both reduce it.
-    """
-    b, t, v = logits.shape
-    log_probs = ops.log_softmax(ops.cast(logits, mstype.float32).reshape(b * t, v), -1)
-    picked = ops.gather_elements(log_probs, 1, targets.reshape(b * t, 1))  # (B*T, 1)
-    return -picked.reshape(b, t)
-
-
-class CausalLM(nn.Cell):
-    """Base of every decoder-only LM. Subclasses set `config_class` and write `forward_step`."""
-
-    config_class: ClassVar[type[ModelConfig]] = ModelConfig
-    # Regexes of checkpoint tensors the model recomputes (skipped on load, never an error).
-    derived_buffers: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(self, config: ModelConfig, seed: int = 0):
-        super().__init__()
-        if not isinstance(config, self.config_class):
-            raise ModelConfigError(f"{type(self).__name__} needs a {self.config_class.__name__}, "
-                                   f"got {type(config).__name__}")
-        self.config = config
-        self.rng = np.random.default_rng(seed)
+    def __init__(self, config, seed: int = 0):
+        super().__init__(config, seed)
         self.ignore_index = config.ignore_token_id
         # Key/value heads a KV cache holds per layer: this process's share once a
         # model-parallel plan has split the heads (mf_models.parallel.shard_model).
@@ -123,19 +101,6 @@ class CausalLM(nn.Cell):
             self.check_token_ids(ids)
         return super().__call__(*args, **kwargs)
 
-    def check_token_ids(self, ids) -> None:
-        """One-line errors for ids MindSpore would fail on with a C++ stack."""
-        array = ids.asnumpy() if isinstance(ids, Tensor) else np.asarray(ids)
-        length = array.shape[-1] if array.ndim else 0
-        if length > self.config.max_positions:
-            raise ModelConfigError(
-                f"sequence length {length} is longer than the model's "
-                f"seq_length({self.config.max_positions})")
-        if array.size and (array.min() < 0 or array.max() >= self.config.vocab_size):
-            bad = int(array.min() if array.min() < 0 else array.max())
-            raise ModelConfigError(
-                f"token id {bad} is outside the vocabulary [0, {self.config.vocab_size})")
-
     def construct(self, input_ids, labels=None, attention_mask=None):
         """(loss, logits) if labels are given, else logits (B, T, vocab).
 
@@ -153,12 +118,10 @@ class CausalLM(nn.Cell):
 
     def loss(self, logits, labels):
         """Mean cross-entropy of logits[:, :-1] against labels[:, 1:], ignoring ignore_index."""
-        targets = labels[:, 1:]  # (B, T-1)
-        valid = targets != self.ignore_index
-        safe = ops.where(valid, targets, ops.zeros_like(targets)).astype(mstype.int32)
-        weights = ops.cast(valid, mstype.float32)
-        nll = token_nll(logits[:, :-1, :], safe)  # (B, T-1)
-        return (nll * weights).sum() / ops.maximum(weights.sum(), 1.0)
+        vocab = logits.shape[-1]
+        shifted = logits[:, :-1, :].reshape(-1, vocab)  # (B*(T-1), V)
+        targets = labels[:, 1:].reshape(-1)  # (B*(T-1),)
+        return cross_entropy(shifted, targets, self.ignore_index)
 
     # ---- step API -----------------------------------------------------------------------------
     def new_cache(self, batch_size: int, max_length: int | None = None,
@@ -198,64 +161,6 @@ class CausalLM(nn.Cell):
                 f"position {top} is beyond the model's seq_length({self.config.max_positions}); "
                 f"prompt plus new tokens must fit in {self.config.max_positions}")
 
-    # ---- generation: the loop lives in mf_generate, found through its entry point -----------
-    def generate(self, input_ids, generation_config=None, streamer=None, **overrides):
-        """Token ids (B, prompt + new) from a prompt; see `mf_generate.generate`."""
-        return registered_generate()(self, input_ids, generation_config=generation_config,
-                                     streamer=streamer, **overrides)
-
-    # ---- building and weights ---------------------------------------------------------------
-    def load_checkpoint_from_config(self) -> None:
-        """MindFormers' behaviour: `Model(config)` with `checkpoint_name_or_path` set loads it
-        (a preset name, a directory, or a .safetensors/.ckpt file). Families call this last in
-        `__init__`."""
-        source = self.config.checkpoint_name_or_path
-        if source:
-            from mf_models.auto import read_checkpoint
-
-            self.load_report = self.load_state_dict(read_checkpoint(source, self.config))
-
-    @classmethod
-    def from_config(cls, config: ModelConfig | str, seed: int = 0, **overrides: Any) -> CausalLM:
-        """Random init from a config or a preset name (never reads weights)."""
-        if isinstance(config, str):
-            config = cls.config_class.from_name(config, **overrides)
-        elif overrides:
-            config = config.replace(**overrides)
-        return cls(config, seed=seed)
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, strict: bool = True,
-                        **overrides: Any) -> CausalLM:
-        """Weights from our directory, a HF directory, or a preset under $MF_HOME/<name>."""
-        from mf_models.auto import load_pretrained
-
-        return load_pretrained(name_or_path, model_class=cls, strict=strict, **overrides)
-
-    def save_pretrained(self, directory: str | os.PathLike, fmt: str = "safetensors") -> Path:
-        """Write config.json + config.yaml + model.safetensors (or model.ckpt for fmt="ckpt")."""
-        from mf_models.weights.io import save_weights
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.config.save_pretrained(directory)
-        return save_weights(self.state_dict(), directory, fmt)
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameter name (MindFormers') -> numpy array, cache buffers excluded.
-
-        Copies: `asnumpy()` shares the parameter's memory, which training then overwrites.
-        """
-        return {p.name: p.asnumpy().copy() for p in self.get_parameters()}
-
-    def load_state_dict(self, weights: dict[str, np.ndarray], strict: bool = True) -> list[str]:
-        """Copy arrays into the parameters; see `weights.io.check_names_and_shapes`."""
-        from mf_models.weights.io import assign_weights
-
-        return assign_weights(self, weights, strict)
-
-    def num_parameters(self) -> int:
-        return int(sum(np.prod(p.shape) for p in self.get_parameters()))
 
 
 class StepFunction(nn.Cell):
@@ -282,9 +187,9 @@ class StepFunction(nn.Cell):
                                        self.last_only)
 
     def __call__(self, input_ids, positions, slot, key_mask):
-        ids = _int32(input_ids)
-        pos = _int32(positions)
-        mask = _int32(key_mask)
+        ids = int32_tensor(input_ids)
+        pos = int32_tensor(positions)
+        mask = int32_tensor(key_mask)
         batch, length = ids.shape[0], ids.shape[-1]
         cache = self.cache
         if cache is None:  # full recompute: every key is one of the inputs
@@ -309,7 +214,7 @@ class StepFunction(nn.Cell):
         return self._compiled(ids, pos, Tensor(start, mstype.int32), mask)
 
 
-def _int32(x) -> Tensor:
+def int32_tensor(x) -> Tensor:
     if isinstance(x, Tensor):
         return x if x.dtype == mstype.int32 else x.astype(mstype.int32)
     return Tensor(np.asarray(x, dtype=np.int32))

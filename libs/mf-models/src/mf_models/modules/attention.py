@@ -28,6 +28,14 @@ def causal_allowed(slot, query_len: int, key_len: int, key_mask):
     return ops.logical_and(causal.reshape(1, 1, query_len, key_len), keys)  # (B, 1, T, S)
 
 
+def keys_allowed(key_mask, query_len: int):
+    """Bidirectional attention (encoders, cross-attention): every query sees every key whose
+    key_mask (B, S) is 1. bool (B, 1, T, S)."""
+    b, s = key_mask.shape
+    keys = ops.cast(key_mask, mstype.bool_).reshape(b, 1, 1, s)
+    return ops.broadcast_to(keys, (b, 1, query_len, s))
+
+
 def mask_to_bias(allowed):
     """bool (B, 1, T, S) -> additive float32 bias: 0 where allowed, MASK_VALUE elsewhere."""
     return (1.0 - ops.cast(allowed, mstype.float32)) * MASK_VALUE
@@ -56,11 +64,12 @@ class _Softmax(nn.Cell):
 _SOFTMAX = _Softmax()
 
 
-def attend(q, k, v, bias, softmax_dtype=mstype.float32):
-    """softmax(q k^T / sqrt(D) + bias) v with grouped-query heads, no copy of k or v.
+def attend(q, k, v, bias, softmax_dtype=mstype.float32, scale: float | None = None):
+    """softmax(q k^T * scale + bias) v with grouped-query heads, no copy of k or v.
 
     q: (B, H, T, D); k, v: (B, KV, S, D) with H = KV * G; bias: (B, 1 or H, T, S) float32.
-    Returns (B, T, H * D).
+    `scale` defaults to 1 / sqrt(D) (Vaswani et al. 2017); T5 passes 1.0 (it folds the scale
+    into its initialisation). Returns (B, T, H * D).
     """
     b, h, t, d = q.shape
     kv, s = k.shape[1], k.shape[2]
@@ -68,7 +77,11 @@ def attend(q, k, v, bias, softmax_dtype=mstype.float32):
     qg = q.reshape(b, kv, g * t, d)  # (B, KV, G*T, D): heads of one group share k and v
     # transpose_b reads k in place; k.swapaxes(-1, -2) would copy the whole cache every step.
     # The scale goes on q, T*D numbers, not on the T*S scores.
-    scores = _BATCH_MATMUL_NT(qg * (1.0 / math.sqrt(d)), k)  # (B, KV, G*T, S)
+    if scale is None:
+        scale = 1.0 / math.sqrt(d)
+    if scale != 1.0:
+        qg = qg * scale
+    scores = _BATCH_MATMUL_NT(qg, k)  # (B, KV, G*T, S)
     scores = ops.cast(scores, softmax_dtype).reshape(b, kv, g, t, s)
     if bias.shape[1] == 1:  # one mask for every head
         bias = bias.reshape(b, 1, 1, t, s)
@@ -79,3 +92,22 @@ def attend(q, k, v, bias, softmax_dtype=mstype.float32):
     # BatchMatMul, not ops.matmul: the latter's backward copies both operands transposed.
     out = _BATCH_MATMUL(ops.cast(probs, v.dtype), v)  # (B, KV, G*T, D)
     return out.reshape(b, h, t, d).swapaxes(1, 2).reshape(b, t, h * d)  # (B, T, H*D)
+
+
+def attend_all(q, k, v, bias=None):
+    """softmax(q k^T / sqrt(D) + bias) v without causality: every query sees every key, as in
+    the image encoders (ViT, Swin windows, MAE, CLIP's vision tower).
+
+    q, k, v: (B, H, T, D). bias: None or float32 (G, H or 1, T, T) with G dividing B, added to
+    the scores of rows b * G + g (CLIP's causal text mask: G = B; Swin's relative position bias
+    and shifted-window mask: G = windows per image). Returns (B, T, H * D).
+    """
+    b, h, t, d = q.shape
+    scores = _BATCH_MATMUL_NT(q * (1.0 / math.sqrt(d)), k)  # (B, H, T, T)
+    scores = ops.cast(scores, mstype.float32)
+    if bias is not None:
+        g = bias.shape[0]
+        scores = (scores.reshape(b // g, g, h, t, t) + bias).reshape(b, h, t, t)
+    probs = _SOFTMAX(scores)
+    out = _BATCH_MATMUL(ops.cast(probs, v.dtype), v)  # (B, H, T, D)
+    return out.swapaxes(1, 2).reshape(b, t, h * d)  # (B, T, H*D)

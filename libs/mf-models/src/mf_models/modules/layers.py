@@ -75,19 +75,25 @@ class LayerNorm(nn.Cell):
 
 
 class RMSNorm(nn.Cell):
-    """x / sqrt(mean(x^2) + eps) * weight (Zhang & Sennrich 2019), in float32 like HF LLaMA."""
+    """x / sqrt(mean(x^2) + eps) * weight (Zhang & Sennrich 2019), in float32 like HF LLaMA.
 
-    def __init__(self, dim: int, eps: float, param_dtype: str, compute_type: str = "float32"):
+    The parameter is `weight` (LLaMA) or, with param_name="gamma", MindFormers' T5 name.
+    """
+
+    def __init__(self, dim: int, eps: float, param_dtype: str, compute_type: str = "float32",
+                 param_name: str = "weight"):
         super().__init__()
-        self.weight = Parameter(filled((dim,), 1.0, param_dtype), name="weight")
+        self.param_name = param_name
+        setattr(self, param_name, Parameter(filled((dim,), 1.0, param_dtype), name=param_name))
         self.eps = eps
         self.compute_type = DTYPE[compute_type]
 
     def construct(self, x):
+        weight = getattr(self, self.param_name)
         h = ops.cast(x, self.compute_type)
         h = h * ops.rsqrt(ops.mean(ops.square(h), -1, keep_dims=True) + self.eps)
         # HF casts back to the input dtype before the weight; the same order keeps fp16 equal.
-        return ops.cast(self.weight, x.dtype) * ops.cast(h, x.dtype)
+        return ops.cast(weight, x.dtype) * ops.cast(h, x.dtype)
 
 
 # 2 sqrt(2 / pi) and 2 sqrt(2 / pi) * 0.044715: GELU's tanh approximation (Hendrycks & Gimpel
@@ -119,14 +125,16 @@ def activation(name: str, x):
 
 
 class MappingMLP(nn.Cell):
-    """projection(act(mapping(x))) with biases and MindFormers' (in, out) weight layout: the
-    MLP of GPT-2, BLOOM and PanGu-Alpha."""
+    """projection(act(mapping(x))) with MindFormers' (in, out) weight layout: the MLP of GPT-2,
+    BLOOM, PanGu-Alpha, BERT, ViT and MAE (with biases; MAE's decoder passes its own widths) and
+    of T5 (without)."""
 
-    def __init__(self, config, rng: np.random.Generator, act: str):
+    def __init__(self, config, rng: np.random.Generator, act: str, bias: bool = True,
+                 width: int | None = None, ffn_width: int | None = None):
         super().__init__()
-        c, f = config.hidden_size, config.ffn_hidden_size
-        self.mapping = linear(config, rng, c, f, transpose_b=False)
-        self.projection = linear(config, rng, f, c, transpose_b=False)
+        c, f = width or config.hidden_size, ffn_width or config.ffn_hidden_size
+        self.mapping = linear(config, rng, c, f, transpose_b=False, bias=bias)
+        self.projection = linear(config, rng, f, c, transpose_b=False, bias=bias)
         self.act = act
 
     def construct(self, x):

@@ -227,7 +227,7 @@ def save_safetensors_file(weights: Mapping[str, np.ndarray], path: Path,
     from safetensors.numpy import save_file
 
     try:
-        save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(path),
+        save_file({k: np.asarray(v, order="C") for k, v in weights.items()}, str(path),
                   metadata=metadata or {"format": "np"})
     except SafetensorError as exc:
         io_error = _io_error(exc, path)
@@ -313,7 +313,8 @@ def write_in_place(param, value: np.ndarray) -> None:
     from mindspore import Tensor, ops
 
     target = _HOST_DTYPE.get(str(param.dtype)) or param.asnumpy().dtype
-    ops.assign(param, Tensor(np.ascontiguousarray(value, dtype=target)))
+    # asarray, not ascontiguousarray: the latter turns a 0-d value (CLIP's logit_scale) into 1-d.
+    ops.assign(param, Tensor(np.asarray(value, dtype=target, order="C")))
 
 
 def assign_weights(model, weights: Mapping[str, np.ndarray], strict: bool = True,
@@ -322,14 +323,31 @@ def assign_weights(model, weights: Mapping[str, np.ndarray], strict: bool = True
 
     Tensors the model declares as derived (`derived_buffers`, e.g. a rotary `inv_freq` that
     converted THUDM checkpoints carry) are recomputed by the model, so they are dropped here.
+    A task model (`PreTrainedModel.fresh_parameters`) may start from a checkpoint without its
+    head, which then keeps its random init, and drops the heads of other classes
+    (`unused_checkpoint_tensors`); both are reported in the returned list. A head is absent
+    as a whole or present as a whole: half a head is a mismatch.
     """
     derived = [re.compile(p) for p in getattr(model, "derived_buffers", ())]
     weights = {n: a for n, a in weights.items() if not any(d.search(n) for d in derived)}
     params = {p.name: p for p in model.get_parameters()}
-    problems = check_names_and_shapes({n: tuple(p.shape) for n, p in params.items()},
-                                      {n: tuple(a.shape) for n, a in weights.items()}, strict,
-                                      source)
+    notes = []
+    unused = [re.compile(p) for p in getattr(model, "unused_checkpoint_tensors", ())]
+    dropped = [n for n in weights if n not in params and any(u.search(n) for u in unused)]
+    if dropped:
+        notes.append(f"{len(dropped)} tensor(s) of another head not used, first {dropped[0]}")
+        weights = {n: a for n, a in weights.items() if n not in dropped}
+    expected = {n: tuple(p.shape) for n, p in params.items()}
+    for pattern in getattr(model, "fresh_parameters", ()):
+        head = [n for n in params if re.search(pattern, n)]
+        if head and not any(n in weights for n in head):
+            notes.append(f"{len(head)} head parameter(s) not in the {source}, initialised at "
+                         f"random: {', '.join(head)}")
+            for name in head:
+                expected.pop(name)
+    problems = check_names_and_shapes(expected, {n: tuple(a.shape) for n, a in weights.items()},
+                                      strict, source)
     for name, param in params.items():
         if name in weights:
             write_in_place(param, weights[name])
-    return problems
+    return notes + problems
