@@ -23,7 +23,12 @@ def test_import_linter_contracts_are_kept():
 def test_every_package_reports_its_installed_version():
     from importlib.metadata import version
 
-    import mf_generate, mf_models, mf_parallel, mf_tokenize, mf_train, mf_tui  # noqa: E401
+    import mf_generate  # noqa: E401
+    import mf_models
+    import mf_parallel
+    import mf_tokenize
+    import mf_train
+    import mf_tui
 
     for module, dist in [
         (mf_parallel, "mf-parallel"), (mf_tokenize, "mf-tokenize"), (mf_models, "mf-models"),
