@@ -117,3 +117,19 @@ def test_help_lists_the_options(capsys):
     for option in ("--max-new-tokens", "--top-k", "--top-p", "--temperature", "--do-sample",
                    "--seed", "--stream", "MODEL_OR_DIR"):
         assert option in out
+
+
+@pytest.mark.msrun
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_model_split_over_two_ranks_gives_one_process_text(model_dir, capsys):
+    """Issue 12's distributed inference: `mf generate --model-parallel 2` starts two ranks
+    (the fixture's 4 heads and 2 key/value heads split in halves, logits gathered)."""
+    code, one, err = run(capsys, str(model_dir), PROMPT, "--max-new-tokens", "12")
+    assert code == 0, err
+    code, split, err = run(capsys, str(model_dir), PROMPT, "--max-new-tokens", "12",
+                           "--model-parallel", "2")
+    assert code == 0, err
+    assert split == one
+    code, _, err = run(capsys, str(model_dir), PROMPT, "--model-parallel", "3")
+    assert code == 2 and "num_heads(4) is not divisible by model_parallel(3)" in err

@@ -62,20 +62,35 @@ TRANSLATION_TASK = re.compile(r"translation_([a-z]{2})_to_([a-z]{2})")
 
 
 def pipeline(task: str = TEXT_GENERATION, model: Any = None, tokenizer: Any = None,
-             **kwargs: Any):
+             model_parallel: int = 1, **kwargs: Any):
     """A callable for `task`; `model` is a preset name, a model directory (ours or HF) or a
     built model; `tokenizer` defaults to the one stored beside the model (or its preset's).
     Keyword arguments are the task's settings (generation settings for the generating tasks,
-    top_k for the classifiers, ...); a bad one fails before anything is loaded."""
+    top_k for the classifiers, ...); a bad one fails before anything is loaded.
+
+    `model_parallel` N > 1 (text generation, in each rank of a job of N ranks: mf launch or
+    msrun) splits the model over the ranks (mf_generate.distributed): the same tokens."""
     tokenizer = kwargs.pop("processor", tokenizer)  # what the image tasks call it
-    _, pipeline_class, kwargs = task_settings(task, kwargs)
+    name, pipeline_class, kwargs = task_settings(task, kwargs)
     if model is None:
         raise GenerateConfigError("pipeline() needs model= (a preset name, a model directory "
                                   "or a model)")
+    rank = None
+    if model_parallel != 1:
+        from mf_generate.distributed import join_ranks
+
+        if name != TEXT_GENERATION or not isinstance(model, (str, os.PathLike)):
+            raise GenerateConfigError("model_parallel splits a text-generation model given "
+                                      "by name or directory (loaded after the ranks join)")
+        rank = join_ranks(model_parallel)
     source = None
     if isinstance(model, (str, os.PathLike)):
         source = model
         model = pipeline_class.load_model(model)
+    if rank is not None:
+        from mf_generate.distributed import shard_for_generation
+
+        model = shard_for_generation(model, model_parallel, rank)
     if tokenizer is None:  # an image task loads its processor (a tokenizer too, for CLIP)
         load = getattr(pipeline_class, "load_processor", _tokenizer_for)
         tokenizer = load(model, source)

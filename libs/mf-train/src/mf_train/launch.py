@@ -449,3 +449,19 @@ def launch_command(command: Sequence[str], rank_table: str | Path, device_range:
                         # the scripts export it to every rank, as MindFormers' task.py reads it
                         env={"RANK_TABLE_FILE": str(Path(rank_table).absolute())}, **cluster)
     return LaunchResult(launch, None, outcome=supervise(launch, echo=echo))
+
+
+def launch_local(command: Sequence[str], workers: int, log_dir: str | Path, *,
+                 join_timeout: int = DEFAULT_JOIN_TIMEOUT, echo: bool = False) -> LaunchResult:
+    """`workers` ranks of `command` on this machine under the supervisor (each joins the
+    cluster with mindspore.communication.init()): what `mf generate --model-parallel N` runs.
+    Their output: <log_dir>/rank_<r>/mindformer.log."""
+    if not command:
+        raise TrainConfigError("the command to run is empty")
+    if workers < 1:
+        raise TrainConfigError(f"{workers} ranks; it must be >= 1")
+    cluster = _cluster_options(workers, 1, 0, None, None, None, join_timeout)
+    launch = NodeLaunch(job_id=new_job_id(), worker_num=workers, local_worker_num=workers,
+                        join_timeout=join_timeout, command=list(command),
+                        log_dir=str(Path(log_dir).absolute()), **cluster)
+    return LaunchResult(launch, None, outcome=supervise(launch, echo=echo))
