@@ -170,6 +170,11 @@ class SetupScreen(Screen):
         if message.config is None:
             self.base = None
             self.check = None
+            # A check of the previous YAML may still be running or queued: its answer must not
+            # cover this failure (it did, under load, in CI).
+            self._serial += 1
+            if self._timer is not None:
+                self._timer.stop()
             self.query_one("#launch", Button).disabled = True
             self._show_problem(f"cannot load {message.path}: {message.error}")
             return
