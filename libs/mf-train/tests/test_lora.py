@@ -497,3 +497,15 @@ def test_loading_mismatched_lora_weights_is_refused(tmp_path):
     with pytest.raises(TrainConfigError, match="has no LoRA layers and .* carries no "
                                                "lora_config.json; call apply_lora"):
         load_lora(bare, tmp_path / "kept")
+
+
+def test_a_preset_that_carries_lora_trains_lora(tmp_path):
+    """Trainer(model="llama_7b_lora") is LoRA as in MindFormers, not full training."""
+    from mf_train.resolve import resolve_run
+
+    run = resolve_run({"output_dir": str(tmp_path / "out")}, model="llama_7b_lora")
+    assert run.pet["pet_type"] == "lora" and run.pet["lora_rank"] == 16
+    assert run.to_dict()["model"]["model_config"]["pet_config"]["lora_rank"] == 16
+    assert "the model preset" in run.config.origins.get("model.model_config.pet_config", "")
+    plain = resolve_run({"output_dir": str(tmp_path / "out")}, model="llama_7b")
+    assert plain.pet is None

@@ -168,6 +168,15 @@ def _resolve_mapping(src: _Source, previous: Run | None, *, model: Any = None,
         python_only = {f.name: getattr(previous, f.name) for f in dataclasses.fields(Run)
                        if f.name in ("ignore_data_skip", "save_every_epoch", "log_every")}
     model_config, model_notes = resolve_model_config(config, model)
+    preset_pet = getattr(model_config, "pet_config", None)
+    if preset_pet and not config.model.model_config.get("pet_config"):
+        # A preset that carries LoRA (llama_7b_lora, glm_6b_lora) trains LoRA, as in MindFormers:
+        # its pet_config becomes the run's, so every check and job.yaml see it.
+        src.data = apply_overrides(src.data, src.origins,
+                                   {"model.model_config.pet_config": dict(preset_pet)},
+                                   "the model preset")
+        config = run_config_from_mapping(src.data, origins=src.origins, files=src.files,
+                                         options=src.options)
     parallel = resolve_parallel(config, model_config)
     _check_run_pieces(config)
     notes = tuple(config.notes()) + tuple(model_notes)
