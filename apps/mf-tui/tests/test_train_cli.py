@@ -344,3 +344,22 @@ def test_commands_that_need_trained_weights_refuse_to_run_without_them(job, caps
     code, out, err = run(capsys, "export", config, str(job["root"] / "untrained"),
                          "--random-init")
     assert code == 0 and "untrained" in out, err[-3000:]
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
+    """`mf train CONFIG --dry-run`: layout, batch, steps, memory and job directory, without
+    reading data, importing MindSpore or creating output_dir."""
+    out = tmp_path / "out"
+    path = write(tmp_path / "run.yaml", config_text(str(tmp_path / "missing.mindrecord"), out,
+                                                    tmp_path / "tok"))
+    code = ("import sys; from mf_tui import cli; rc = cli.main(sys.argv[1:]); "
+            "assert 'mindspore' not in sys.modules, 'mindspore imported'; sys.exit(rc)")
+    result = subprocess.run([sys.executable, "-c", code, "train", str(path), "--dry-run",
+                             "--options", "parallel_config.data_parallel=2"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = result.stdout
+    assert "on 2 rank(s): data_parallel=2 model_parallel=1" in text
+    assert "global_batch_size = 8" in text and "steps: 6 optimizer steps" in text
+    assert "memory estimate:" in text and f"job directory: {out}" in text
+    assert not out.exists()

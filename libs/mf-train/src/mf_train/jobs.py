@@ -73,6 +73,17 @@ def run_job(config_path: str | Path, options: Sequence[str] = (), mode: str = "t
         max_new_tokens=max_new_tokens, **(generate or {})))
 
 
+def plan_job(config_path: str | Path, options: Sequence[str] = (),
+             mode: str = "train") -> list[str]:
+    """`mf train CONFIG --dry-run`: the run's plan, with nothing read, built or written
+    (plan.py is pure; the datasets are not opened, so steps come from max_steps)."""
+    from mf_train.plan import plan_run
+
+    run = resolve_run(config_path, options, mode=mode)
+    resume = run.config.resume_training and run.output_dir.exists()
+    return plan_run(run, new_job=not resume).describe()
+
+
 def export_job(config_path: str | Path, output_dir: str | Path, options: Sequence[str] = (),
                checkpoint: str | Path | None = None, overwrite: bool = False,
                random_init: bool = False) -> Path:

@@ -91,6 +91,33 @@ class Plan:
             lines.append(self.memory.line())
         return lines + list(self.notes)
 
+    def describe(self) -> list[str]:
+        """The plan as a person reads it (`mf train CONFIG --dry-run`): the model and layout,
+        derived values, steps and learning rate, memory, where the job goes, notes."""
+        run, p = self.run, self.run.parallel
+        model = run.model_config
+        rc, lr = run.config.runner_config, run.config.lr_schedule
+        name = getattr(model, "name", None) or model.family
+        named = name if name == model.family else f"{name} ({model.family})"
+        lines = [f"run: {run.mode} {named} on {run.world_size} rank(s): data_parallel="
+                 f"{p.data_parallel} model_parallel={p.model_parallel} "
+                 f"pipeline_stage={p.pipeline_stage} micro_batch_num={p.micro_batch_num}"
+                 + (" optimizer_shard" if p.optimizer_shard else "")]
+        lines += [str(d) for d in self.derived]
+        if run.mode in ("train", "finetune"):
+            steps = (f"{self.train_steps} optimizer steps" if self.train_steps else
+                     f"{rc.max_steps} optimizer steps (runner_config.max_steps)"
+                     if rc.max_steps > 0 else
+                     f"{rc.epochs} epoch(s): steps are counted when the data is read")
+            lines.append(f"steps: {steps}; learning rate: {lr.type} from "
+                         f"{lr.learning_rate:g}")
+        if self.memory is not None:
+            lines.append(self.memory.line())
+        if self.output is not None:
+            lines.append(f"job directory: {self.output.path}"
+                         + (" (replaces an earlier job of mf's)" if self.output.replaces else ""))
+        return lines + list(self.notes)
+
     def to_dict(self) -> dict[str, Any]:
         """plan.json: what a reader of the job directory (the TUI) needs to know up front."""
         run, p = self.run, self.run.parallel

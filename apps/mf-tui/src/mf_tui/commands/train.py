@@ -75,18 +75,24 @@ def _run_options(options: list[str], resume: bool, overwrite: bool) -> list[str]
     return out
 
 
+DRY_RUN = typer.Option(False, "--dry-run",
+                       help="Print the run's plan (layout, batch, steps, memory, job "
+                            "directory) and stop: nothing is built or written.")
+
+
 def train(ctx: typer.Context, config: str = CONFIG_ARG, options: list[str] = OPTIONS,
-          resume: bool = RESUME, overwrite: bool = OVERWRITE) -> None:
-    """Train a model as the run YAML describes (data parallel runs start under msrun)."""
-    _fit("train", config, _run_options(_options(ctx, options), resume, overwrite))
+          resume: bool = RESUME, overwrite: bool = OVERWRITE, dry_run: bool = DRY_RUN) -> None:
+    """Train a model as the run YAML describes (several ranks start under mf's launcher)."""
+    _fit("train", config, _run_options(_options(ctx, options), resume, overwrite),
+         dry_run=dry_run)
 
 
 def finetune(ctx: typer.Context, config: str = CONFIG_ARG, options: list[str] = OPTIONS,
              resume: bool = RESUME, overwrite: bool = OVERWRITE,
-             random_init: bool = RANDOM_INIT) -> None:
+             random_init: bool = RANDOM_INIT, dry_run: bool = DRY_RUN) -> None:
     """Fine-tune from load_checkpoint's weights (LoRA when model_config.pet_config says so)."""
     _fit("finetune", config, _run_options(_options(ctx, options), resume, overwrite),
-         random_init)
+         random_init, dry_run=dry_run)
 
 
 def evaluate(ctx: typer.Context, config: str = CONFIG_ARG,
@@ -173,9 +179,15 @@ def export(
     typer.echo(f"wrote {path}{untrained}: mf generate {path} \"PROMPT\"")
 
 
-def _fit(mode: str, config: str, options: list[str], random_init: bool = False) -> None:
-    from mf_train.jobs import run_job
+def _fit(mode: str, config: str, options: list[str], random_init: bool = False, *,
+         dry_run: bool = False) -> None:
+    from mf_train.jobs import plan_job, run_job
 
+    if dry_run:
+        for line in plan_job(config, options, mode):
+            typer.echo(line)
+        typer.echo("dry run: nothing was built or written")
+        return
     interactive = sys.stderr.isatty()
     progress = _Progress() if interactive else None
     callbacks = [progress] if progress else []
