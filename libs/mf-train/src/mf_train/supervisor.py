@@ -279,6 +279,11 @@ class Supervisor:
     # ---- one attempt --------------------------------------------------------------------------
 
     def _attempt(self, attempt: int, resume: bool) -> Outcome:
+        self._start_processes(attempt, resume)
+        return self._watch()
+
+    def _start_processes(self, attempt: int, resume: bool) -> None:
+        """This node's scheduler (node 0) and ranks, recorded in status.json as they start."""
         from mf_parallel.cluster import SCHEDULER_PROGRAM, rank_env, scheduler_env
         from mf_parallel.processes import ProcessSpec
 
@@ -314,6 +319,11 @@ class Supervisor:
         self.say(f"started ranks {first}..{spec.ranks[-1]} of {spec.worker_num}"
                  + (f" and the scheduler on port {spec.master_port}" if self.scheduler else "")
                  + f"; their output: {self.output_log(first).parent}")
+
+    def _watch(self) -> Outcome:
+        """Poll the ranks, their events and the other nodes until the job ends one way or
+        another: finished, a rank failed, a node never joined, or a signal stopped it."""
+        launch = self.launch
         started = time.time()
         finished_sent = False
         while True:
