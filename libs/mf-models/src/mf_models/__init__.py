@@ -82,7 +82,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "ModelConfig", "GPT2Config", "LlamaConfig", "BloomConfig", "model_dims", "memory_inputs", "FAMILIES",
+    "ModelConfig", "GPT2Config", "LlamaConfig", "BloomConfig", "model_dims", "memory_inputs",
+    "FAMILIES",
     "load_config", "preset_config", "preset_names", "mf_home", "ModelError", "ModelConfigError",
     "UnknownModelError", "WeightsNotFoundError", "CheckpointMismatchError", "UnsafeFileError",
     "CorruptWeightsError", "NonFiniteWeightsError",
