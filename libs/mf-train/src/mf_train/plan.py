@@ -229,7 +229,9 @@ def run_memory_estimate(config: Any, model_config: Any, parallel: Any, *,
     if dims is None:
         return None
     params = None
-    pet = config.model.model_config.get("pet_config")
+    # the run's pet_config, or the preset's (llama_7b_lora) before resolve_run copies it over
+    pet = config.model.model_config.get("pet_config") or getattr(model_config, "pet_config",
+                                                                 None)
     shapes = model_config.parameter_shapes()
     if pet and shapes is not None:
         from mf_train.lora.config import LoraConfig, lora_parameter_shapes, lora_sharding_plan
