@@ -7,7 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mf_parallel import ModelDims, ParallelConfig, ParallelConfigError, estimate_memory
-from mf_parallel.memory import layer_activation_elements
+from mf_parallel.memory import (
+    CPU_PROCESS_BASE,
+    ParamSpec,
+    decoder_params,
+    layer_activation_elements,
+)
 
 # Tests run on shared machines: an example's time is not what these properties check.
 no_deadline = settings(deadline=None)
@@ -43,15 +48,75 @@ def test_optimizer_shard_divides_the_states_over_dp():
     assert sharded.activations == plain.activations
 
 
-def test_recompute_keeps_only_layer_inputs():
+def test_recompute_keeps_only_layer_inputs_on_accelerators():
     config = ParallelConfig()
-    full = estimate_memory(LLAMA_7B, config, batch_size=2).peak.activations
-    recomputed = estimate_memory(LLAMA_7B, config, batch_size=2, recompute=True).peak.activations
-    per_layer = 4 * layer_activation_elements(LLAMA_7B, config, 2, 2048)
+    full = estimate_memory(LLAMA_7B, config, batch_size=2,
+                           backend="accelerator").peak.activations
+    recomputed = estimate_memory(LLAMA_7B, config, batch_size=2, recompute=True,
+                                 backend="accelerator").peak.activations
+    per_layer = 4 * sum(layer_activation_elements(LLAMA_7B, config, 2, 2048))
     inputs = 4 * 2 * 2048 * 4096
     head = full - 32 * per_layer
     assert recomputed == 32 * inputs + per_layer + head
     assert recomputed < full / 5
+
+
+def test_recompute_adds_one_layer_on_cpu():
+    # Measured (benchmarks/memory_estimate.py): MindSpore's CPU autodiff keeps every forward
+    # output anyway, and the recomputed layer's come on top.
+    config = ParallelConfig()
+    full = estimate_memory(LLAMA_7B, config, batch_size=2).peak.activations
+    recomputed = estimate_memory(LLAMA_7B, config, batch_size=2, recompute=True).peak.activations
+    assert full < recomputed < full * 33 / 32
+
+
+def test_cpu_adds_the_process_and_keeps_more_activations():
+    cpu = estimate_memory(LLAMA_7B, ParallelConfig(), batch_size=2).peak
+    device = estimate_memory(LLAMA_7B, ParallelConfig(), batch_size=2,
+                             backend="accelerator").peak
+    assert device.framework == 0 and cpu.framework > CPU_PROCESS_BASE
+    assert cpu.activations > 4 * device.activations
+    assert cpu.parameters == device.parameters
+
+
+def _plain_params(dims, trainable=True):
+    return [ParamSpec(p.name, p.shape, trainable) for p in decoder_params(dims)]
+
+
+def test_the_parameter_list_decides_what_each_rank_holds():
+    # The same decoder given as its parameter list and plan gives the built-in count; without
+    # a plan every tensor is whole on every rank, so mp=2 saves no weights.
+    small = ModelDims(num_layers=4, hidden_size=64, num_heads=4, n_kv_heads=4,
+                      ffn_hidden_size=128, vocab_size=256, seq_length=32)
+    config = ParallelConfig(model_parallel=2)
+    builtin = estimate_memory(small, config).peak
+    unplanned = estimate_memory(small, config, params=_plain_params(small)).peak
+    assert unplanned.parameters > builtin.parameters
+    one = estimate_memory(small, ParallelConfig(), params=_plain_params(small)).peak
+    assert unplanned.parameters == one.parameters
+
+
+def test_frozen_weights_keep_no_gradients_or_optimizer_states():
+    small = ModelDims(num_layers=2, hidden_size=64, num_heads=4, n_kv_heads=4,
+                      ffn_hidden_size=128, vocab_size=256, seq_length=32)
+    frozen = estimate_memory(small, ParallelConfig(), params=_plain_params(small, False)).peak
+    trained = estimate_memory(small, ParallelConfig(), params=_plain_params(small)).peak
+    assert frozen.gradients == frozen.optimizer_states == 0
+    assert frozen.parameters == trained.parameters
+    assert frozen.total < trained.total
+
+
+def test_inference_counts_a_cache_and_no_optimizer():
+    peak = estimate_memory(LLAMA_7B, ParallelConfig(), batch_size=2, train=False).peak
+    assert peak.gradients == peak.optimizer_states == 0
+    assert peak.caches == 2 * 32 * 2 * 2048 * 4096 * 4  # K and V, every layer, fp32
+
+
+def test_gpipe_holds_every_micro_batch_1f1b_at_most_pp():
+    config = ParallelConfig(pipeline_stage=2, micro_batch_num=8)
+    gpipe = estimate_memory(LLAMA_7B, config, schedule="gpipe").stages[0].activations
+    one_f_one_b = estimate_memory(LLAMA_7B, config).stages[0].activations
+    assert gpipe == 4 * one_f_one_b  # 8 micro-batches in flight against 2
 
 
 # Every dim divides by 8 (the largest model_parallel tried), so each draw is a valid layout.

@@ -113,8 +113,8 @@ def test_bad_input_is_exit_2_with_no_output_directory(tmp_path, corpus, case):
 
 def test_a_run_that_cannot_fit_this_machine_is_refused_with_the_numbers(tmp_path, corpus):
     path = run_yaml(tmp_path, corpus, "")
-    with pytest.raises(Exception, match=r"needs about [\d.]+ GiB .* but this machine has "
-                                        r"[\d.]+ GiB available") as info:
+    with pytest.raises(Exception, match=r"needs [\d,.]+ GiB per rank x 2 ranks, this machine "
+                                        r"has [\d.]+ GiB available") as info:
         plan_run(resolve_run(path, ["model.model_config.seq_length=100000000"]))
     assert info.value.exit_code == 2
 

@@ -205,7 +205,7 @@ def check_setup(form: SetupForm, base: Any) -> SetupCheck:
         return check
     check.config = config
     check.output_dir = Path(config.output_dir).expanduser().absolute()
-    dims = _model(config, check)
+    model, dims = _model(config, check)
     if check.errors or check.problem:
         return check
     world = ints["workers_per_node"] * ints["nodes"]
@@ -218,7 +218,7 @@ def check_setup(form: SetupForm, base: Any) -> SetupCheck:
         check.problem = _one_line(exc)
         return check
     if dims is not None:
-        _memory(config, layout, dims, form.recompute, check)
+        _memory(config, layout, model, form.recompute, check)
     _launch(form, config, ints, check)
     return check
 
@@ -253,31 +253,30 @@ def _model(config: Any, check: SetupCheck):
         dims = model_dims_of(model)
     except Exception as exc:  # noqa: BLE001
         check.problem = f"model: {_one_line(exc)}"
-        return None
+        return None, None
     name = model.name or "the YAML's model"
     check.model_text = (f"{name}: {model.family}, {model.num_layers} layers, hidden "
                         f"{model.hidden_size}, {model.num_heads} heads, seq {model.seq_length}, "
                         f"{human_count(model.parameter_count)} parameters")
-    return dims
+    return model, dims
 
 
-def _memory(config: Any, layout: Any, dims: Any, recompute: bool, check: SetupCheck) -> None:
-    from mf_parallel import estimate_memory
+def _memory(config: Any, layout: Any, model: Any, recompute: bool, check: SetupCheck) -> None:
+    from mf_train.plan import run_memory_estimate
 
-    try:
-        estimate = estimate_memory(dims, layout, batch_size=config.runner_config.batch_size,
-                                   recompute=recompute)
+    try:  # what `mf train` plans and refuses by (mf_train.plan)
+        estimate = run_memory_estimate(config, model, layout, recompute=recompute)
     except Exception as exc:  # noqa: BLE001
         check.problem = _one_line(exc)
         return
+    if estimate is None:
+        return
     peak = estimate.peak
-    # mf-parallel's README: MindSpore 2.10's CPU autodiff was measured to keep ~9x the
-    # activations backward needs, so say so beside the estimate.
     check.memory_text = (f"memory per device {human_bytes(estimate.per_device)} (weights "
                          f"{human_bytes(peak.parameters)}, grads {human_bytes(peak.gradients)}, "
                          f"AdamW {human_bytes(peak.optimizer_states)}, activations "
-                         f"{human_bytes(peak.activations)}; on CPU MindSpore keeps ~9x the "
-                         "activations)")
+                         f"{human_bytes(peak.activations)}, MindSpore on CPU "
+                         f"{human_bytes(peak.framework)})")
 
 
 def _launch(form: SetupForm, config: Any, ints: dict[str, int], check: SetupCheck) -> None:

@@ -8,7 +8,7 @@ from importlib import import_module
 from importlib.metadata import version as _version
 
 from mf_models.configs import BloomConfig, GPT2Config, LlamaConfig, ModelConfig
-from mf_models.dims import model_dims
+from mf_models.dims import memory_inputs, model_dims
 from mf_models.errors import (
     CheckpointMismatchError,
     CorruptWeightsError,
@@ -82,7 +82,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "ModelConfig", "GPT2Config", "LlamaConfig", "BloomConfig", "model_dims", "FAMILIES",
+    "ModelConfig", "GPT2Config", "LlamaConfig", "BloomConfig", "model_dims", "memory_inputs",
+    "FAMILIES",
     "load_config", "preset_config", "preset_names", "mf_home", "ModelError", "ModelConfigError",
     "UnknownModelError", "WeightsNotFoundError", "CheckpointMismatchError", "UnsafeFileError",
     "CorruptWeightsError", "NonFiniteWeightsError",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mf_models.configs.base import ModelConfig
 from mf_models.errors import ModelConfigError
@@ -32,3 +32,27 @@ def model_dims(name_or_config: str | ModelConfig) -> ModelDims:
         vocab_size=config.vocab_size,
         seq_length=config.seq_length,
     )
+
+
+def memory_inputs(config: ModelConfig, params: list[tuple[str, tuple[int, ...], bool]] | None = None
+                  ) -> dict[str, Any]:
+    """What `mf_parallel.estimate_memory` needs of a family beyond its dims: the parameter list
+    (the config's `parameter_shapes()`, or `params` as (name, shape, trainable), e.g. with
+    LoRA's weights), the family's sharding plan, its kind and MLP. A family that does not list
+    its shapes is counted as one replicated block of `parameter_count` weights.
+
+        estimate_memory(model_dims(config), parallel, batch_size=4, **memory_inputs(config))
+    """
+    from mf_parallel.memory import ParamSpec
+
+    plan = dict(config.sharding_plan)
+    if params is None:
+        shapes = config.parameter_shapes()
+        if shapes is None:
+            shapes, plan = [("weights", (config.parameter_count,))], {"weights": (None,)}
+        params = [(name, shape, True) for name, shape in shapes]
+    outputs = getattr(config, "num_labels", None) if config.memory_kind == "vision" else None
+    return {"params": [ParamSpec(name, tuple(shape), trainable)
+                       for name, shape, trainable in params],
+            "plan": plan, "kind": config.memory_kind, "gated_mlp": config.gated_mlp,
+            "outputs": outputs}

@@ -35,7 +35,7 @@ from mf_parallel.layout import (
     reshard_plan,
     split,
 )
-from mf_parallel.memory import MemoryEstimate, StageMemory, estimate_memory
+from mf_parallel.memory import MemoryEstimate, ParamSpec, StageMemory, estimate_memory
 from mf_parallel.mesh import Mesh, MeshCoord
 from mf_parallel.ms_strategy import MsLayout, read_mindspore_strategy
 from mf_parallel.pipeline import (
@@ -82,6 +82,7 @@ __all__ = [
     "assign_stages",
     "bubble_fraction",
     "estimate_memory",
+    "ParamSpec",
     "init_context",
     "merge",
     "merge_tensors",

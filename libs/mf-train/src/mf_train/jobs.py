@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mf_train.callbacks import EvalRecord, StepRecord, TrainSummary, notify
+from mf_train.plan import memory_need
 from mf_train.resolve import resolve_run
 from mf_train.session import RunSession
 from mf_train.steplog import format_step_line
@@ -52,6 +53,9 @@ def run_job(config_path: str | Path, options: Sequence[str] = (), mode: str = "t
     from mf_train.distributed import launched_by_msrun
 
     run = resolve_run(config_path, options, mode=mode)
+    # A run that cannot fit this machine is refused now, before MindSpore loads or anything
+    # is built or written (a killed process says nothing: issue 10).
+    memory_need(run)
     session = RunSession(run, callbacks=callbacks, echo=echo, echo_steps=echo and step_lines,
                          random_init=random_init)
     if mode in ("train", "finetune") and run.config.only_save_strategy:

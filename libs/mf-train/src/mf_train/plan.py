@@ -216,39 +216,59 @@ def _resume_point(source: str | Path, trajectory: dict[str, Any],
     return ResumePoint(path=path, state=state), note
 
 
-def memory_need(run: Run) -> MemoryNeed | None:
-    """mf-parallel's estimate of the run's memory per rank, refused if it cannot fit here.
-
-    Training counts weights, gradients, AdamW's moments and activations; evaluation and
-    prediction count the weights and one batch's logits. A family mf-parallel has no dims for
-    (encoders, vision) is not estimated (None).
-    """
+def run_memory_estimate(config: Any, model_config: Any, parallel: Any, *,
+                        recompute: bool | None = None) -> Any:
+    """mf-parallel's estimate of a run (its RunConfig, model config and resolved layout):
+    the family's parameters (with LoRA's weights, the base frozen) walked with its sharding
+    plan, for this backend (CPU); None for a family without dims. What `mf train`, the TUI's
+    setup screen and plan.json all show."""
+    from mf_models import memory_inputs
     from mf_parallel import estimate_memory
 
-    dims = model_dims_of(run.model_config)
+    dims = model_dims_of(model_config)
     if dims is None:
         return None
-    config = run.config
-    batch = config.runner_config.batch_size
-    estimate = estimate_memory(dims, run.parallel, batch_size=batch,
-                               recompute=config.recompute_config.recompute not in (False, []))
-    peak = estimate.peak
-    if run.mode in ("train", "finetune"):
-        parts = {"parameters": peak.parameters, "gradients": peak.gradients,
-                 "optimizer_states": peak.optimizer_states, "activations": peak.activations}
-    else:
-        logits = batch * dims.seq_length * dims.vocab_size * 4
-        parts = {"parameters": peak.parameters, "logits": logits}
+    params = None
+    # the run's pet_config, or the preset's (llama_7b_lora) before resolve_run copies it over
+    pet = config.model.model_config.get("pet_config") or getattr(model_config, "pet_config",
+                                                                 None)
+    shapes = model_config.parameter_shapes()
+    if pet and shapes is not None:
+        from mf_train.lora.config import LoraConfig, lora_parameter_shapes, lora_sharding_plan
+
+        params = lora_parameter_shapes(shapes, LoraConfig.from_dict(pet), model_config.family)
+    inputs = memory_inputs(model_config, params)
+    if params is not None:
+        inputs["plan"] = lora_sharding_plan(inputs["plan"])
+    if recompute is None:
+        recompute = config.recompute_config.recompute not in (False, [])
+    return estimate_memory(dims, parallel, batch_size=config.runner_config.batch_size,
+                           recompute=recompute, train=config.run_mode in ("train", "finetune"),
+                           **inputs)
+
+
+def memory_need(run: Run) -> MemoryNeed | None:
+    """mf-parallel's estimate of the run's memory per rank, refused (exit 2, needed against
+    available) if the ranks on this machine cannot fit in what it has available now.
+
+    Training counts weights, gradients, AdamW's moments, activations, data and what the CPU
+    backend keeps on top; evaluation and prediction count the weights, one batch's activations
+    and the key/value cache. A family mf-parallel has no dims for is not estimated (None).
+    """
+    estimate = run_memory_estimate(run.config, run.model_config, run.parallel)
+    if estimate is None:
+        return None
+    parts = estimate.peak.parts()
     ranks_here = run.world_size  # one machine unless launched over nodes (mf launch)
-    need = MemoryNeed(per_rank=sum(parts.values()), ranks_here=ranks_here,
+    need = MemoryNeed(per_rank=estimate.per_device, ranks_here=ranks_here,
                       available=available_memory(), parts=parts)
     if need.available is not None and need.total > need.available:
         biggest = max(parts, key=parts.get)
+        ranks = f" x {ranks_here} ranks" if ranks_here > 1 else ""
         raise TrainConfigError(
-            f"this run needs about {need.total / GIB:.1f} GiB ({need.per_rank / GIB:.1f} GiB "
-            f"per rank x {ranks_here}; most of it {biggest}) but this machine has "
-            f"{need.available / GIB:.1f} GiB available; lower runner_config.batch_size or "
-            "model.model_config.seq_length, or use a smaller model")
+            f"this run needs {need.per_rank / GIB:,.1f} GiB per rank{ranks}, this machine has "
+            f"{need.available / GIB:.1f} GiB available (most of it {biggest}); lower "
+            "runner_config.batch_size or model.model_config.seq_length, or use a smaller model")
     return need
 
 

@@ -129,6 +129,9 @@ def check(
     vocab_size: int | None = typer.Option(None, "--vocab-size"),
     model: str | None = typer.Option(
         None, "--model", help="A model preset (e.g. llama_7b); explicit dimensions override it."),
+    backend: str = typer.Option(
+        "cpu", "--backend", help="cpu (what mf runs here, measured) or accelerator "
+        "(what backward needs, as Ascend/GPU keep it)."),
 ) -> None:
     """Validate a layout against a world size and a model; show its groups and memory."""
     from mf_parallel import Mesh, ParallelConfig, estimate_memory
@@ -192,7 +195,15 @@ def check(
     if dims is None:
         console.print("memory: give --model or the model dimensions for an estimate")
         return
-    estimate = estimate_memory(dims, config, batch_size=batch_size, recompute=recompute)
+    inputs = {}
+    resized = any(v is not None for v in (num_layers, hidden_size, num_heads, n_kv_heads,
+                                          ffn_hidden_size, vocab_size))
+    if model is not None and not resized:  # the preset's own parameters and sharding plan
+        from mf_models import load_config, memory_inputs
+
+        inputs = memory_inputs(load_config(model).replace(seq_length=dims.seq_length))
+    estimate = estimate_memory(dims, config, batch_size=batch_size, recompute=recompute,
+                               backend=backend, **inputs)
     seq = dims.seq_length
     unit, size = _unit(estimate.per_device)
     memory = Table(
@@ -200,18 +211,20 @@ def check(
         caption=(f"fp32, AdamW, batch {batch_size} x seq {seq}, "
                  f"recompute {'on' if recompute else 'off'}"),
     )
-    for column in ("stage", "layers", "params", "grads", "optimizer", "activations", "total"):
+    for column in ("stage", "layers", "params", "grads", "optimizer", "activations",
+                   "framework", "total"):
         memory.add_column(column, justify="right")
     peak = estimate.peak.stage
     for stage in estimate.stages:
         style = "bold" if stage.stage == peak else None
         amounts = (stage.parameters, stage.gradients, stage.optimizer_states,
-                   stage.activations, stage.total)
+                   stage.activations, stage.data + stage.caches + stage.framework, stage.total)
         memory.add_row(str(stage.stage), str(stage.layers),
                        *(f"{amount / size:,.2f}" for amount in amounts), style=style)
     console.print(memory)
     console.print(f"peak: stage {peak} needs {estimate.per_device / size:,.2f} {unit} per device")
-    # benchmarks/memory_estimate.py: MindSpore 2.10's CPU autodiff keeps every forward output
-    # of the step, 8.9x the activations backward needs (libs/mf-parallel/README.md).
-    console.print("note: activations are what backward needs; MindSpore 2.10 on CPU was "
-                  "measured to keep about 9x as much")
+    # mf_parallel/memory.py says what each backend's figure models; benchmarks/
+    # memory_estimate.py measures the CPU one against real runs.
+    if backend == "cpu":
+        console.print("CPU (MindSpore 2.10): activations as the CPU backend keeps them, and "
+                      "framework = the process and the optimizer's temporaries, as measured")

@@ -56,6 +56,11 @@ class ModelConfig:
     # The sharding plan: parameter-name glob -> one mesh axis name (or None) per tensor dim.
     # mf-parallel resolves it; the model code never mentions ranks.
     sharding_plan: ClassVar[dict[str, tuple[str | None, ...]]] = {}
+    # What the memory estimate counts per layer (mf_parallel.memory): the kind of stack
+    # (decoder, encoder, encoder_decoder, vision) and whether the MLP is gated (SwiGLU keeps
+    # four ffn-wide tensors for backward, a GELU MLP two).
+    memory_kind: ClassVar[str] = "decoder"
+    gated_mlp: ClassVar[bool] = False
     # Whether heads are hidden_size / num_heads wide (False where a family sets its own head
     # width, as T5's d_kv).
     heads_split_hidden: ClassVar[bool] = True
@@ -123,10 +128,20 @@ class ModelConfig:
     def ffn_hidden_size(self) -> int:
         raise NotImplementedError
 
+    def parameter_shapes(self) -> list[tuple[str, tuple[int, ...]]] | None:
+        """Every parameter's name and shape, in the built model's order (configs/shapes.py),
+        or None for a family that does not list them (its `parameter_count` is a formula)."""
+        return None
+
     @property
     def parameter_count(self) -> int:
         """Number of weights, from the config alone (no model is built)."""
-        raise NotImplementedError
+        shapes = self.parameter_shapes()
+        if shapes is None:
+            raise NotImplementedError
+        from mf_models.configs.shapes import numel
+
+        return numel(shapes)
 
     @property
     def max_positions(self) -> int:

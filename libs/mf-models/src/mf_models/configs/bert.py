@@ -106,6 +106,7 @@ SHARDING_PLAN: dict[str, tuple[str | None, ...]] = {
 class BertConfig(ModelConfig):
     """BERT: learned absolute positions + token types, post-LayerNorm blocks, GELU MLP."""
 
+    memory_kind: ClassVar[str] = "encoder"
     family: ClassVar[str] = "bert"
     hf_model_type: ClassVar[str | None] = "bert"
     hf_key_map: ClassVar[dict[str, str]] = {

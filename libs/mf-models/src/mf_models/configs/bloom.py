@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from mf_models.configs.base import ModelConfig
+from mf_models.configs.shapes import mindformers_block, norm
 
 PRESETS: dict[str, dict[str, Any]] = {
     # HF bigscience/bloom-560m config.json / MindFormers configs/bloom/run_bloom_560m.yaml.
@@ -75,11 +76,13 @@ class BloomConfig(ModelConfig):
     def ffn_hidden_size(self) -> int:
         return self.expand_ratio * self.hidden_size
 
-    @property
-    def parameter_count(self) -> int:
-        c, f = self.hidden_size, self.ffn_hidden_size
-        block = 4 * c + 4 * (c * c + c) + (c * f + f) + (f * c + c)  # 2 norms, q/k/v/out, MLP
-        return self.vocab_size * c + 2 * c + self.num_layers * block + 2 * c
+    def parameter_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        c = self.hidden_size
+        shapes = [("transformer.embedding.word_embedding.embedding_table", (self.vocab_size, c))]
+        shapes += norm("transformer.embedding.norm", c)
+        for i in range(self.num_layers):
+            shapes += mindformers_block(f"transformer.blocks.{i}", c, self.ffn_hidden_size)
+        return shapes + norm("transformer.ln_f", c)  # the LM head is the embedding table
 
     def to_hf_dict(self) -> dict[str, Any]:
         return {

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from mf_models.configs.base import ModelConfig
+from mf_models.configs.shapes import linear, norm
 from mf_models.errors import ModelConfigError
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -119,14 +120,21 @@ class GLMConfig(ModelConfig):
     def ffn_hidden_size(self) -> int:
         return self.inner_hidden_size
 
-    @property
-    def parameter_count(self) -> int:
+    def parameter_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         c, f = self.hidden_size, self.ffn_hidden_size
-        # 2 LayerNorms, fused qkv + dense (with biases), the MLP (with biases).
-        block = 4 * c + (3 * c * c + 3 * c) + (c * c + c) + (c * f + f) + (f * c + c)
+        shapes = [("transformer.word_embeddings.embedding_table", (self.vocab_size, c))]
+        for i in range(self.num_layers):
+            layer = f"transformer.layers.{i}"
+            shapes += norm(f"{layer}.input_layernorm", c)
+            shapes += linear(f"{layer}.attention.query_key_value", 3 * c, c)
+            shapes += linear(f"{layer}.attention.dense", c, c)
+            shapes += norm(f"{layer}.post_attention_layernorm", c)
+            shapes += linear(f"{layer}.mlp.dense_h_to_4h", f, c)
+            shapes += linear(f"{layer}.mlp.dense_4h_to_h", c, f)
+        shapes += norm("transformer.final_layernorm", c)
         # MindFormers keeps lm_head.weight beside the embedding (THUDM ties the two, which is
         # why ChatGLM-6B is called a 6.2B model: this count is 6.7B).
-        return self.vocab_size * c + self.num_layers * block + 2 * c + self.vocab_size * c
+        return shapes + [("lm_head.weight", (self.vocab_size, c))]
 
     @classmethod
     def from_hf_dict(cls, hf: Mapping[str, Any]) -> ModelConfig:

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from mf_models.configs.base import ModelConfig
+from mf_models.configs.shapes import linear
 from mf_models.errors import ModelConfigError
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -42,6 +43,7 @@ SHARDING_PLAN: dict[str, tuple[str | None, ...]] = {
 class ChatGLM2Config(ModelConfig):
     """ChatGLM2-6B: RMSNorm, multi-query attention, rotary on half of each head, SwiGLU."""
 
+    gated_mlp: ClassVar[bool] = True  # SwiGLU
     family: ClassVar[str] = "glm2"
     hf_model_type: ClassVar[str | None] = None  # THUDM's own code, model_type "chatglm"
     hf_key_map: ClassVar[dict[str, str]] = {
@@ -116,10 +118,18 @@ class ChatGLM2Config(ModelConfig):
         """The leading part of each head that is rotated: half of it, as ChatGLM2 does."""
         return self.head_dim // 2
 
-    @property
-    def parameter_count(self) -> int:
+    def parameter_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         c, f, d = self.hidden_size, self.ffn_hidden_size, self.head_dim
-        qkv_out = (self.num_heads + 2 * self.kv_heads) * d
-        attention = c * qkv_out + (qkv_out if self.add_qkv_bias else 0) + self.num_heads * d * c
-        block = 2 * c + attention + c * 2 * f + f * c  # 2 RMSNorms, attention, SwiGLU MLP
-        return 2 * self.vocab_size * c + self.num_layers * block + c
+        q, kv = self.num_heads * d, self.kv_heads * d
+        shapes = [("transformer.embedding.embedding_table", (self.vocab_size, c))]
+        for i in range(self.num_layers):
+            layer = f"transformer.encoder.layers.{i}"
+            shapes += [(f"{layer}.input_layernorm.weight", (c,))]
+            shapes += linear(f"{layer}.self_attention.query_key_value", q + 2 * kv, c,
+                             self.add_qkv_bias)
+            shapes += linear(f"{layer}.self_attention.dense", c, q, bias=False)
+            shapes += [(f"{layer}.post_attention_layernorm.weight", (c,))]
+            shapes += linear(f"{layer}.mlp.dense_h_to_4h", 2 * f, c, bias=False)  # gate | up
+            shapes += linear(f"{layer}.mlp.dense_4h_to_h", c, f, bias=False)
+        shapes += [("transformer.encoder.final_layernorm.weight", (c,))]
+        return shapes + [("transformer.output_layer.weight", (self.vocab_size, c))]

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from mf_models.configs.base import ModelConfig
+from mf_models.configs.shapes import mindformers_block, norm
 from mf_models.errors import ModelConfigError
 
 # "gelu" is the tanh approximation, as in MindSpore's nn.GELU and MindFormers' configs (HF calls
@@ -95,11 +96,13 @@ class GPT2Config(ModelConfig):
     def ffn_hidden_size(self) -> int:
         return self.ffn_hidden_size_override or self.expand_ratio * self.hidden_size
 
-    @property
-    def parameter_count(self) -> int:
-        c, f = self.hidden_size, self.ffn_hidden_size
-        block = 4 * c + 4 * (c * c + c) + (c * f + f) + (f * c + c)  # 2 norms, q/k/v/out, MLP
-        return (self.vocab_size + self.seq_length) * c + self.num_layers * block + 2 * c
+    def parameter_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        c = self.hidden_size
+        shapes = [("backbone.embedding.word_embedding.embedding_table", (self.vocab_size, c)),
+                  ("backbone.embedding.position_embedding.embedding_table", (self.seq_length, c))]
+        for i in range(self.num_layers):
+            shapes += mindformers_block(f"backbone.blocks.{i}", c, self.ffn_hidden_size)
+        return shapes + norm("backbone.layernorm", c)  # the LM head is the embedding table
 
     @classmethod
     def _from_hf_extra(cls, hf: Mapping[str, Any], mapped: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from mf_models.configs.base import ModelConfig
+from mf_models.configs.shapes import linear
 from mf_models.errors import ModelConfigError
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -53,6 +54,7 @@ SHARDING_PLAN: dict[str, tuple[str | None, ...]] = {
 class LlamaConfig(ModelConfig):
     """LLaMA: RMSNorm, rotary positions, SwiGLU MLP, optional grouped-query attention."""
 
+    gated_mlp: ClassVar[bool] = True  # SwiGLU
     family: ClassVar[str] = "llama"
     hf_model_type: ClassVar[str | None] = "llama"
     hf_key_map: ClassVar[dict[str, str]] = {
@@ -108,13 +110,24 @@ class LlamaConfig(ModelConfig):
             hidden = int(self.ffn_dim_multiplier * hidden)
         return self.multiple_of * ((hidden + self.multiple_of - 1) // self.multiple_of)
 
-    @property
-    def parameter_count(self) -> int:
+    def parameter_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         c, f, d = self.hidden_size, self.ffn_hidden_size, self.head_dim
-        attention = 2 * c * self.num_heads * d + 2 * c * self.kv_heads * d  # wq, wo, wk, wv
-        block = 2 * c + attention + 3 * c * f
-        head = 0 if self.tie_word_embeddings else self.vocab_size * c
-        return self.vocab_size * c + self.num_layers * block + c + head
+        shapes = [("model.tok_embeddings.embedding_weight", (self.vocab_size, c))]
+        for i in range(self.num_layers):
+            block = f"model.layers.{i}"
+            shapes += [(f"{block}.attention_norm.weight", (c,))]
+            shapes += linear(f"{block}.attention.wq", self.num_heads * d, c, bias=False)
+            shapes += linear(f"{block}.attention.wk", self.kv_heads * d, c, bias=False)
+            shapes += linear(f"{block}.attention.wv", self.kv_heads * d, c, bias=False)
+            shapes += linear(f"{block}.attention.wo", c, self.num_heads * d, bias=False)
+            shapes += [(f"{block}.ffn_norm.weight", (c,))]
+            shapes += linear(f"{block}.feed_forward.w1", f, c, bias=False)
+            shapes += linear(f"{block}.feed_forward.w3", f, c, bias=False)
+            shapes += linear(f"{block}.feed_forward.w2", c, f, bias=False)
+        shapes += [("model.norm_out.weight", (c,))]
+        if not self.tie_word_embeddings:
+            shapes += [("lm_head.weight", (self.vocab_size, c))]
+        return shapes
 
     @classmethod
     def _from_hf_extra(cls, hf: Mapping[str, Any], mapped: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from mf_models.configs.base import ModelConfig
+from mf_models.configs.shapes import mindformers_block, norm
 from mf_models.errors import ModelConfigError
 
 # "fast_gelu" is MindSpore's FastGelu, x * sigmoid(1.702 x), MindFormers' default for PanGu;
@@ -94,10 +95,13 @@ class PanguAlphaConfig(ModelConfig):
             raise ModelConfigError(
                 f"ffn_hidden_size={self.ffn_hidden_size!r} must be a positive integer")
 
-    @property
-    def parameter_count(self) -> int:
+    def parameter_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         c, f, p = self.hidden_size, self.ffn_hidden_size, self.seq_length
-        block = 4 * c + 4 * (c * c + c) + (c * f + f) + (f * c + c)  # 2 norms, q/k/v/out, MLP
-        # Word, position and top-query embeddings; num_layers - 1 blocks + the top query
-        # layer (the same shapes); the LayerNorm before the top query layer.
-        return (self.vocab_size + 2 * p) * c + self.num_layers * block + 2 * c
+        shapes = [("backbone.embedding.word_embedding.embedding_table", (self.vocab_size, c)),
+                  ("backbone.embedding.position_embedding.embedding_table", (p, c))]
+        # num_layers - 1 blocks, then the top query layer (the same shapes) after a LayerNorm.
+        for i in range(self.num_layers - 1):
+            shapes += mindformers_block(f"backbone.blocks.{i}", c, f)
+        shapes += norm("backbone.layernorm", c)
+        shapes += [("backbone.top_query_embedding.embedding_table", (p, c))]
+        return shapes + mindformers_block("backbone.top_query_layer", c, f)

@@ -51,6 +51,7 @@ class T5Config(ModelConfig):
     buckets shared by every layer of a stack, unscaled attention, ReLU MLP, LM head tied to
     the shared embedding (its input scaled by hidden_size ** -0.5)."""
 
+    memory_kind: ClassVar[str] = "encoder_decoder"
     family: ClassVar[str] = "t5"
     hf_model_type: ClassVar[str | None] = "t5"
     heads_split_hidden: ClassVar[bool] = False

@@ -34,6 +34,7 @@ def check_activation(name: str) -> None:
 class VisionConfig(ModelConfig):
     """Base of the image configs: square images cut into square patches."""
 
+    memory_kind: ClassVar[str] = "vision"
     # HF config.json and MindFormers' vision yaml files both spell these the HF way.
     hf_key_map: ClassVar[dict[str, str]] = {
         "num_hidden_layers": "num_layers", "num_attention_heads": "num_heads",

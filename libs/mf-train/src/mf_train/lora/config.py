@@ -151,3 +151,23 @@ def lora_base_name(name: str) -> str:
         if name.endswith("." + suffix):
             return name[: -len(suffix)] + "weight"
     return name
+
+
+def lora_parameter_shapes(shapes: list[tuple[str, tuple[int, ...]]], config: LoraConfig,
+                          family: str) -> list[tuple[str, tuple[int, ...], bool]]:
+    """A model's (name, shape, trainable) once LoRA is applied, from its parameter shapes
+    alone (the memory estimate's input): every 2-D `.weight` whose module path, or its last
+    name, the targets fully match (as `apply_lora` chooses Linear layers) gets A (rank, in) and
+    B (out, rank) after it; every base weight is frozen."""
+    regex = compile_targets(config.targets_for(family))
+    out: list[tuple[str, tuple[int, ...], bool]] = []
+    for name, shape in shapes:
+        out.append((name, shape, False))
+        path = name[: -len(".weight")] if name.endswith(".weight") else None
+        if path is None or len(shape) != 2:
+            continue
+        if regex.fullmatch(path) or regex.fullmatch(path.rsplit(".", 1)[-1]):
+            rows, cols = shape
+            out.append((f"{path}.{LORA_A_NAME}", (config.lora_rank, cols), True))
+            out.append((f"{path}.{LORA_B_NAME}", (rows, config.lora_rank), True))
+    return out
