@@ -91,19 +91,6 @@ FAMILIES["mae"] = Family("mae", "mf_models.configs.mae:ViTMAEConfig",
 FAMILIES["clip"] = Family("clip", "mf_models.configs.clip:CLIPConfig",
                           ("mf_models.models.clip:CLIPModel",), "mf_models.weights.hf_clip")
 
-# BERT: one config, a class per task head; a config's `architecture` picks the class.
-FAMILIES["bert"] = Family(
-    "bert", "mf_models.configs.bert:BertConfig",
-    tuple(f"mf_models.models.bert:{name}" for name in (
-        "BertForMaskedLM", "BertModel", "BertForSequenceClassification",
-        "BertForTokenClassification", "BertForQuestionAnswering")),
-    "mf_models.weights.hf_bert")
-
-# T5: the encoder-decoder (its step API is in models/t5.py).
-FAMILIES["t5"] = Family("t5", "mf_models.configs.t5:T5Config",
-                        ("mf_models.models.t5:T5ForConditionalGeneration",),
-                        "mf_models.weights.hf_t5")
-
 # Hugging Face `model_type` -> our family.
 HF_MODEL_TYPES = {"gpt2": "gpt2", "llama": "llama", "bloom": "bloom"}
 HF_MODEL_TYPES["chatglm"] = "glm"  # THUDM ChatGLM-6B and ChatGLM2-6B: see GLMConfig
