@@ -363,3 +363,15 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
     assert "global_batch_size = 8" in text and "steps: 6 optimizer steps" in text
     assert "memory estimate:" in text and f"job directory: {out}" in text
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train"], "Missing argument 'CONFIG'. (see mf train --help)"),
+    (["train", "x.yaml", "--bogus"], "No such option: --bogus (see mf train --help)"),
+    (["data", "prepare", "in", "out", "-t", "tok"],
+     "Missing option '--seq-length'. (see mf data prepare --help)"),
+    (["nosuch"], "No such command 'nosuch'."),
+])
+def test_usage_errors_are_one_line_with_exit_code_2(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and err.strip().count("\n") == 0 and message in err, err

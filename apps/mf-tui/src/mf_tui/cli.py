@@ -97,17 +97,29 @@ def main(argv: list[str] | None = None) -> int:
         # MindSpore's default, for a bug report.
         os.environ.setdefault("MS_OM_PATH", os.path.join(tempfile.gettempdir(), "mf-om"))
     try:
-        # Standalone mode: typer itself reports usage errors (bad option, missing argument)
-        # with the usage line and exit code 2; only our own exceptions come through.
-        app(args=argv, prog_name="mf")
+        # Not standalone: click's usage errors (bad option, missing argument) come back here
+        # to be one line like every other error, instead of a boxed panel.
+        result = app(args=argv, prog_name="mf", standalone_mode=False)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
         typer.echo("mf: interrupted", err=True)
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
+        if _is_click(exc, "Abort"):
+            typer.echo("mf: interrupted", err=True)
+            return 130
+        if _is_click(exc, "UsageError"):
+            where = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "mf"
+            typer.echo(f"mf: error: {exc.format_message()} (see {where} --help)", err=True)
+            return EXIT_USAGE
         return _report(exc)
-    return 0
+    return result if isinstance(result, int) else 0
+
+
+def _is_click(exc: BaseException, name: str) -> bool:
+    """An exception of click's (typer vendors its own copy of click, so match by class name)."""
+    return any(cls.__name__ == name and "click" in cls.__module__ for cls in type(exc).__mro__)
 
 
 def _report(exc: BaseException) -> int:

@@ -428,6 +428,7 @@ def transform_checkpoint(src: str | Path, dst: str | Path, *,
     if (dst_strategy is None) == (dst_layout is None):
         raise TrainConfigError("give exactly one of --dst-strategy FILE and --dst-layout "
                                "dp=D,mp=M,pp=P")
+    config = parse_layout(dst_layout) if dst_layout is not None else None  # a typo: no reading
     claim = claim_output(dst, kind="model", what="DST", overwrite=overwrite,
                          hint="choose a new DST")
     dst = claim.path
@@ -439,7 +440,6 @@ def transform_checkpoint(src: str | Path, dst: str | Path, *,
     if dst_strategy is not None:
         strategy = read_destination_strategy(dst_strategy, tensors, dst_layout)
     else:
-        config = parse_layout(dst_layout)
         if config.device_num == 1 and not config.optimizer_shard:
             return write_whole(dst, tensors.path, *merge_checkpoint(tensors))
         strategy = strategy_for_layout(tensors, config, model)
