@@ -37,10 +37,8 @@ class ModelSlot:
     @property
     def model(self) -> Any:
         if self._model is None:
-            from mf_models import AutoModelForCausalLM
-
-            self._model = AutoModelForCausalLM.from_config(self.run.model_config,
-                                                           seed=self.run.config.seed)
+            config = self.run.model_config  # the task's head (AutoModelForCausalLM by default)
+            self._model = self.run.task.head_class(config)(config, seed=self.run.config.seed)
         return self._model
 
     def ready(self, base_source: str | Path | None) -> Any:
@@ -155,7 +153,7 @@ class TrainingParts:
 def build_training(run: Run, plan: Plan, data: RunData, slot: ModelSlot, world: Any, *,
                    start_weights: str | Path | None,
                    compute_metrics: Callable[..., dict[str, float]] | None = None,
-                   ) -> TrainingParts:
+                   tokenizer: Any = None) -> TrainingParts:
     """The model (start weights or, for a resume, the checkpoint's), optimizer, compiled step
     and evaluator of a planned training run."""
     from mf_train.checkpoint import check_resume
@@ -193,12 +191,19 @@ def build_training(run: Run, plan: Plan, data: RunData, slot: ModelSlot, world: 
     optimizer = build_adamw(list(model.trainable_params()), lrs, beta1=config.optimizer.beta1,
                             beta2=config.optimizer.beta2, eps=config.optimizer.eps,
                             weight_decay=config.optimizer.weight_decay)
-    train_step = TrainStep(model, optimizer, micro_batches=plan.micro_batches,
-                           world_size=world.size, max_grad_norm=wrapper.max_grad_norm,
-                           skip_nonfinite=wrapper.loss_scale is not None)
+    settings = dict(micro_batches=plan.micro_batches, world_size=world.size,
+                    max_grad_norm=wrapper.max_grad_norm,
+                    skip_nonfinite=wrapper.loss_scale is not None)
+    if run.task.causal:
+        train_step = TrainStep(model, optimizer, **settings)
+    else:
+        from mf_train.task_step import TaskTrainStep
+
+        train_step = TaskTrainStep(model, optimizer, run.task, **settings)
     return TrainingParts(model=model, optimizer=optimizer, learning_rates=lrs,
                          train_step=train_step,
-                         evaluator=build_evaluator(run, model, data, world, compute_metrics),
+                         evaluator=build_evaluator(run, model, data, world, compute_metrics,
+                                                   tokenizer),
                          saved_params=saved, recomputed=recomputed, notes=notes,
                          data_rank=world.rank, data_ranks=world.size, signature=signature)
 
@@ -241,12 +246,21 @@ def _parallel_parts(run: Run, plan: Plan, data: RunData, model: Any, world: Any,
 
 
 def build_evaluator(run: Run, model: Any, data: RunData, world: Any,
-                    compute_metrics: Callable[..., dict[str, float]] | None = None) -> Any:
+                    compute_metrics: Callable[..., dict[str, float]] | None = None,
+                    tokenizer: Any = None) -> Any:
     """The Evaluator of the run's eval dataset (None without one)."""
     from mf_train.evaluation import Evaluator, metric_types
 
     if data.eval is None:
         return None
+    if not run.task.causal:
+        from mf_train.task_step import TaskEvaluator
+
+        if compute_metrics is not None:
+            raise TrainConfigError(f"task {run.task.name} reports its own metrics "
+                                   f"({', '.join(run.task.metrics) or 'loss'}); "
+                                   "compute_metrics is for causal LM runs")
+        return TaskEvaluator(model, run.task, data.eval, eval_batch_size(run), tokenizer)
     return Evaluator(model, data.eval, eval_batch_size(run), rank=world.rank,
                      world_size=world.size, metrics=metric_types(run.config.metric),
                      compute_metrics=compute_metrics)

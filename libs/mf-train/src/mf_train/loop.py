@@ -43,6 +43,7 @@ from mf_train.plan import Plan
 from mf_train.run_data import RunData
 from mf_train.sharded import STRATEGY_FILE
 from mf_train.steplog import format_step_line
+from mf_train.task_data import split_batch
 
 
 def resident_gib() -> float | None:
@@ -198,7 +199,7 @@ class TrainingLoop:
             if state.step >= plan.train_steps:
                 break
             lr = float(self.lrs[min(optimizer_step(self.optimizer), len(self.lrs) - 1)])
-            micro = np.split(batch, settings.micro_batches)  # (B, seq_length + 1) each
+            micro = split_batch(batch, settings.micro_batches)  # token rows or task columns
             scale = state.loss_scale.value if state.loss_scale else 1.0
             out = self.train_step.step(micro, scale)
             if not out.finite and state.loss_scale is None:

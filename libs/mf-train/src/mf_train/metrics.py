@@ -1,11 +1,11 @@
-"""Evaluation metrics: perplexity, accuracy, EM/F1, BLEU-4, ROUGE-1/2/L. Pure numpy/Python.
+"""Evaluation metrics: perplexity, accuracy, EM/F1, BLEU-4, entity F1, ROUGE-1/2/L (numpy).
 
 Every score is a fraction in [0, 1] (multiply by 100 for the percentages papers print).
 Definitions follow the references the tests compare against: SQuAD v1.1's evaluation script
 (answer normalisation, token F1), Papineni et al. 2002 corpus BLEU as in sacrebleu/nltk
 (clipped n-gram precision, geometric mean, brevity penalty against the closest reference
-length, no smoothing), and Lin 2004 ROUGE as in Google's rouge-score (F-measure, its
-tokenizer: lower case, runs of [a-z0-9]).
+length, no smoothing), seqeval's entity F1 (conlleval's chunks), and Lin 2004 ROUGE as in
+Google's rouge-score (F-measure, its tokenizer: lower case, runs of [a-z0-9]).
 
 The accumulator classes follow MindSpore's Metric protocol (`clear`, `update`, `eval`) and are
 registered under MindFormers' metric type names in `METRICS`.
@@ -154,6 +154,46 @@ def bleu(hypotheses: Sequence[str | Sequence[str]],
     log_precision = sum(math.log(m / t) for m, t in zip(matches, totals, strict=True)) / max_order
     brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / max(hyp_len, 1))
     return brevity * math.exp(log_precision)
+
+
+# --- entities (named-entity recognition) ------------------------------------------------------
+def entity_spans(tags: Sequence[str]) -> set[tuple[str, int, int]]:
+    """(type, first, last) of every entity in a BIO/IOBES tag sequence, by seqeval's default
+    (conlleval) rules: B- or S- starts an entity, so does an I- or E- that follows O or another
+    type; O, B-, S- or a new type end the one before, E- and S- end their own."""
+    spans: set[tuple[str, int, int]] = set()
+    start, kind, previous = None, "", "O"
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, _, label = tag.partition("-") if tag != "O" else ("O", "", "")
+        ends = start is not None and (prefix in ("O", "B", "S") or label != kind
+                                      or previous in ("E", "S"))
+        if ends:
+            spans.add((kind, start, i - 1))
+            start = None
+        if prefix in ("B", "S") or (prefix in ("I", "E") and start is None):
+            start, kind = i, label
+        previous = prefix
+    return spans
+
+
+def entity_f1(references: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]],
+              ) -> dict[str, float]:
+    """Micro precision, recall and F1 of whole entities over sentences (seqeval's
+    classification_report 'micro avg'): an entity counts only with its exact span and type."""
+    if len(references) != len(predictions):
+        raise TrainConfigError(f"entity_f1 got {len(predictions)} predicted sentences for "
+                               f"{len(references)} references")
+    true = found = correct = 0
+    for ref, pred in zip(references, predictions, strict=True):
+        if len(ref) != len(pred):
+            raise TrainConfigError(f"a sentence has {len(ref)} reference tags and {len(pred)} "
+                                   "predicted ones")
+        gold, guessed = entity_spans(ref), entity_spans(pred)
+        true, found, correct = true + len(gold), found + len(guessed), correct + len(gold & guessed)
+    precision = correct / found if found else 0.0
+    recall = correct / true if true else 0.0
+    f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f}
 
 
 # --- ROUGE ------------------------------------------------------------------------------------

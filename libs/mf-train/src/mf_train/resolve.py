@@ -31,6 +31,7 @@ from mf_train.run_yaml import RunConfig, apply_overrides, run_config_from_mappin
 from mf_train.run_yaml.load import load_mapping
 
 MODES = ("train", "finetune", "eval", "predict")
+PYTHON_ONLY = ("ignore_data_skip", "save_every_epoch", "log_every", "given_task")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,14 @@ class Run:
     ignore_data_skip: bool = False
     save_every_epoch: bool = False
     log_every: int = 1
+    given_task: str | None = None  # Trainer(task=...); else the run YAML's trainer.type
+
+    @property
+    def task(self) -> Any:
+        """What the run trains (mf_train.tasks.Task): the head, the columns, the metrics."""
+        from mf_train.tasks import task_of
+
+        return task_of(self.config.trainer, self.model_config, self.given_task)
 
     @property
     def mode(self) -> str:
@@ -88,6 +97,8 @@ class Run:
         if self.pet:
             model_config["pet_config"] = self.pet
         data["model"]["model_config"] = model_config
+        if self.given_task is not None:  # so a rank's job.yaml trains the same task
+            data["trainer"] = {**data.get("trainer", {}), "type": self.task.trainer_type}
         return data
 
     def trajectory(self) -> dict[str, Any]:
@@ -166,7 +177,7 @@ def _resolve_mapping(src: _Source, previous: Run | None, *, model: Any = None,
     if previous is not None:
         model = previous.model_config
         python_only = {f.name: getattr(previous, f.name) for f in dataclasses.fields(Run)
-                       if f.name in ("ignore_data_skip", "save_every_epoch", "log_every")}
+                       if f.name in PYTHON_ONLY}
     model_config, model_notes = resolve_model_config(config, model)
     preset_pet = getattr(model_config, "pet_config", None)
     if preset_pet and not config.model.model_config.get("pet_config"):
@@ -177,6 +188,9 @@ def _resolve_mapping(src: _Source, previous: Run | None, *, model: Any = None,
                                    "the model preset")
         config = run_config_from_mapping(src.data, origins=src.origins, files=src.files,
                                          options=src.options)
+    from mf_train.tasks import task_of
+
+    task_of(config.trainer, model_config, python_only.get("given_task"))  # checked now
     parallel = resolve_parallel(config, model_config)
     _check_run_pieces(config)
     notes = tuple(config.notes()) + tuple(model_notes)
@@ -267,9 +281,11 @@ def model_dims_of(model_config: Any) -> Any:
     """mf-parallel's ModelDims of a decoder config (None for a family without them)."""
     from mf_models.dims import model_dims
 
+    from mf_models.errors import ModelConfigError
+
     try:
         return model_dims(model_config)
-    except AttributeError:  # an encoder or vision family: no decoder dims to split
+    except (AttributeError, ModelConfigError):  # an encoder, vision or staged family (Swin)
         return None
 
 

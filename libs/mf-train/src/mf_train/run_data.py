@@ -62,6 +62,8 @@ def load_run_data(run: Run, tokenizer: Any | None, *, train: TokenDataset | None
     """
     config = run.config
     seq_length = seq_length_of(run)
+    if not run.task.causal:
+        return _task_data(run, tokenizer, train, eval, need_train, seq_length)
     if train is None and need_train:
         train = load_dataset_from_config(config.train_dataset, tokenizer, seq_length)
     if eval is None and (config.do_eval or not need_train) and _has_source(config.eval_dataset):
@@ -77,6 +79,29 @@ def load_run_data(run: Run, tokenizer: Any | None, *, train: TokenDataset | None
                                f"seq_length({seq_length}) + 1 tokens")
     notes = list(train.notes) + (list(eval.notes) if eval is not None else [])
     return RunData(train=train, eval=eval, notes=notes)
+
+
+def _task_data(run: Run, tokenizer: Any | None, train: Any, eval: Any, need_train: bool,
+               seq_length: int) -> RunData:
+    """A trainer task's datasets (task_data): columns of examples, not token rows."""
+    from mf_train.task_data.load import task_dataset
+
+    config = run.config
+    train_set = task_dataset(run, config.train_dataset, train, tokenizer, seq_length,
+                             "train_dataset") if need_train else None
+    eval_set = None
+    if config.do_eval or not need_train or eval is not None:
+        eval_set = task_dataset(run, config.eval_dataset, eval, tokenizer, seq_length,
+                                "eval_dataset")
+    if train_set is None:
+        if need_train:
+            raise TrainConfigError(f"task {run.task.name} needs a train dataset: "
+                                   "train_dataset.data_loader (type and dataset_dir), or "
+                                   "Trainer(train_dataset=...)")
+        from mf_train.task_data import ColumnDataset
+
+        train_set = ColumnDataset({}, source="<none>")
+    return RunData(train=train_set, eval=eval_set)
 
 
 def _has_source(dataset_config: Any) -> bool:

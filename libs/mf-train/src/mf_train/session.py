@@ -84,7 +84,7 @@ class RunSession:
         # built before the job directory exists: a checkpoint of another model is refused
         # with nothing written
         parts = build_training(self.run, plan, data, self.slot, world, start_weights=start,
-                               compute_metrics=self.compute_metrics)
+                               compute_metrics=self.compute_metrics, tokenizer=self.tokenizer)
         job = self.job(plan, argv, new_job, rank=world.rank, job_exists=job_exists)
         self.last_summary = self._loop(plan, data, parts, world, job)
         callbacks = plan_callbacks(self.run.config.callbacks)
@@ -232,7 +232,7 @@ class RunSession:
         plan_run(self.run, new_job=False)  # the memory check before anything is built
         model = self.slot.for_inference(checkpoint, self.random_init)
         evaluator = build_evaluator(self.run, model, self.data(need_train=False), world,
-                                    self.compute_metrics)
+                                    self.compute_metrics, self.tokenizer)
         if evaluator is None:
             raise TrainConfigError("evaluate needs an eval dataset: eval_dataset.data_loader in "
                                    "the run YAML, or Trainer(eval_dataset=...)")

@@ -286,10 +286,12 @@ def _check_datasets(config: RunConfig) -> None:
             raise _fail(config, f"{name}.data_loader.num_samples",
                         f"{name}.data_loader.num_samples = {loader.num_samples}; it must be "
                         ">= 1, or null for every sample")
-        if loader.split != "all" and loader.type != "PythonStdlibDataset":
+        if loader.split != "all" and loader.type not in ("PythonStdlibDataset",
+                                                         "SyntheticTaskDataset"):
             raise _fail(config, f"{name}.data_loader.split",
                         f"{name}.data_loader.split = {loader.split!r} applies to "
-                        f"PythonStdlibDataset only, not {loader.type}; remove it")
+                        f"PythonStdlibDataset and SyntheticTaskDataset only, not "
+                        f"{loader.type}; remove it")
 
 
 def _check_optimizer(config: RunConfig) -> None:

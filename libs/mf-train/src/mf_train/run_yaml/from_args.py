@@ -29,6 +29,8 @@ def loader_type_of(path: Path) -> str:
         return "MindDataset"
     if path.suffix in (".jsonl", ".json"):
         return "JsonLinesDataset"
+    if path.suffix == ".csv":
+        return "CSVDataset"
     return "TextFileDataset"
 
 

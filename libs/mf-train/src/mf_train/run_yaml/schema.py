@@ -16,7 +16,9 @@ from typing import Any
 from mf_train.run_yaml.typed import Section
 
 RUN_MODES = ("train", "finetune", "eval", "predict")
-DATA_LOADERS = ("MindDataset", "TextFileDataset", "JsonLinesDataset", "PythonStdlibDataset")
+DATA_LOADERS = ("MindDataset", "TextFileDataset", "JsonLinesDataset", "PythonStdlibDataset",
+                # the trainer tasks' (mf_train.task_data): CSV, image folders, generated examples
+                "CSVDataset", "ImageFolderDataset", "SyntheticTaskDataset")
 """`MindDataset` is MindFormers' MindRecord reader; the others read raw text (mf's own):
 `PythonStdlibDataset` is the `.py` sources of the running Python's standard library, text every
 machine has (the default job trains on it)."""
@@ -192,7 +194,7 @@ class RunConfigSchema(Section):
                        "profile_communication", "profile_memory", "auto_tune",
                        "filepath_prefix", "autotune_per_step", "remote_save_url", "layer_scale",
                        "layer_decay", "lr_scale", "lr_scale_factor", "train_dataset_task",
-                       "eval_dataset_task", "eval_callbacks", "trainer"})
+                       "eval_dataset_task", "eval_callbacks"})
     seed: int = 0
     run_mode: str = "train"
     output_dir: str = "./output"
