@@ -12,6 +12,7 @@ from mf_train.callbacks import plan_callbacks
 from mf_train.evaluation import metric_types
 from mf_train.loss_scale import step_wrapper_from_config
 from mf_train.model_setup import model_config_from_run
+from mf_train.tasks import task_of
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 FILES = sorted(CONFIGS.rglob("*.yaml"))
@@ -35,7 +36,14 @@ def test_config_loads_and_names_its_model(path):
     plan_callbacks(config.callbacks)
     step_wrapper_from_config(config.runner_wrapper)
     metric_types(config.metric)
-    if path.stem.endswith("debug") or path.stem == "quickstart":
+    task = task_of(config.trainer, model)
+    if path.stem.endswith("debug") and not task.causal:
+        # a trainer task's examples are generated (SyntheticTaskDataset), read with the
+        # debug vocabulary when the task has text
+        assert config.train_dataset.data_loader.type == "SyntheticTaskDataset"
+        assert config.eval_dataset.data_loader.type == "SyntheticTaskDataset"
+        assert config.runner_config.max_steps > 0
+    elif path.stem.endswith("debug") or path.stem == "quickstart":
         # runnable anywhere: the standard library as data, a tokenizer trained on it
         assert config.train_dataset.data_loader.type == "PythonStdlibDataset"
         assert config.processor["tokenizer"]["train_vocab_size"] == model.vocab_size
@@ -48,3 +56,10 @@ def test_debug_configs_inherit_the_full_size_run():
     assert debug.optimizer.weight_decay == 0.1  # from the base
     assert debug.model.model_config["num_layers"] == 2  # its own
     assert debug.runner_wrapper["scale_sense"] is None  # fp32: the base's loss scale is off
+
+
+def test_the_debug_vocabulary_file_holds_every_generated_word():
+    from mf_train.task_data.synthetic import debug_vocabulary
+
+    written = (CONFIGS / "data" / "debug_vocab" / "vocab.txt").read_text().split("\n")[:-1]
+    assert written == debug_vocabulary()

@@ -97,7 +97,7 @@ class Run:
         if self.pet:
             model_config["pet_config"] = self.pet
         data["model"]["model_config"] = model_config
-        if self.given_task is not None:  # so a rank's job.yaml trains the same task
+        if self.given_task is not None and not self.task.causal:  # a rank's job.yaml too
             data["trainer"] = {**data.get("trainer", {}), "type": self.task.trainer_type}
         return data
 

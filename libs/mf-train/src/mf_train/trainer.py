@@ -31,9 +31,10 @@ from mf_train.resolve import Run, resolve_run
 from mf_train.run_yaml import RunConfig
 from mf_train.run_yaml.from_args import loader_type_of, run_source
 from mf_train.session import RunSession
+from mf_train.task_data.records import Records, is_records
+from mf_train.tasks import task_named
 from mf_train.training_args import TrainingArguments
 
-TASKS = ("text_generation", "causal_language_modeling", "general")
 PET_METHODS = ("", "lora")
 
 
@@ -47,9 +48,7 @@ class Trainer:
                  compute_metrics: Callable[[EvalPrediction], dict[str, float]] | None = None,
                  *, log_to_console: bool = True, log_steps_to_console: bool = True,
                  random_init: bool = False):
-        if task not in TASKS:
-            raise TrainConfigError(f"task = {task!r}; allowed: {', '.join(TASKS)} (mf trains "
-                                   "causal language models)")
+        task_named(task)  # one-line error for an unknown task
         if pet_method not in PET_METHODS:
             raise TrainConfigError(f"pet_method = {pet_method!r}; allowed: '' (full training) "
                                    "or 'lora'")
@@ -58,7 +57,8 @@ class Trainer:
         overrides: dict[str, Any] = {}
         train_data = _dataset(train_dataset, "train_dataset", overrides)
         eval_data = _dataset(eval_dataset, "eval_dataset", overrides)
-        run = resolve_run(source, overrides=overrides, model=model, **python_only)
+        run = resolve_run(source, overrides=overrides, model=model, given_task=task,
+                          **python_only)
         if pet_method == "lora" and not run.pet:  # LoRA with the family's defaults
             run = run.with_overrides({"model.model_config.pet_config": {"pet_type": "lora"}},
                                      "Trainer(pet_method='lora')")
@@ -174,10 +174,13 @@ class Trainer:
         return self._session.export(output_dir, export_checkpoint, overwrite)
 
 
-def _dataset(dataset: Any, section: str, overrides: dict[str, Any]) -> TokenDataset | None:
+def _dataset(dataset: Any, section: str, overrides: dict[str, Any]) -> Any:
     """A path becomes run-YAML keys (recorded in job.yaml); data objects a TokenDataset."""
     if dataset is None:
         return None
+    if is_records(dataset):  # a task's examples: [{"text": ..., "label": ...}, ...]
+        return Records.from_python(dataset, section) if not isinstance(dataset, Records) \
+            else dataset
     if isinstance(dataset, TokenDataset):
         return dataset
     if isinstance(dataset, (str, Path)):

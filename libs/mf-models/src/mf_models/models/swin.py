@@ -169,7 +169,11 @@ class PatchMerging(nn.Cell):
         if side % 2:  # an odd side gets a row and a column of zeros
             x = ops.concat((x, ops.zeros((b, side, 1, c), x.dtype)), 2)
             x = ops.concat((x, ops.zeros((b, 1, side + 1, c), x.dtype)), 1)
-        x = ops.concat((x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]),
+        half = x.shape[1] // 2
+        # Index a reshape rather than slice with step 2: MindSpore's CPU StridedSliceGrad of
+        # x[:, 0::2, 0::2] reads out of bounds in training (measured, MindSpore 2.10).
+        x = x.reshape(b, half, 2, half, 2, c)  # (B, row pair, row in it, col pair, col in it, C)
+        x = ops.concat((x[:, :, 0, :, 0], x[:, :, 1, :, 0], x[:, :, 0, :, 1], x[:, :, 1, :, 1]),
                        -1)  # (B, side/2, side/2, 4C)
         x = x.reshape(b, -1, 4 * c)
         return self.reduction(self.norm(x))  # (B, (side/2)^2, 2C)
