@@ -104,7 +104,9 @@ class T5Attention(nn.Cell):
     def construct(self, x, k, v, bias):
         q = self.heads(self.dense1(x))  # (B, H, T, D)
         # No 1/sqrt(D): T5 folds it into the initialisation of q (Mesh TensorFlow).
-        return self.projection(attend(q, k, v, bias, self.softmax_dtype, scale=1.0))
+        # scale positionally: with `scale=1.0` as a keyword, MindSpore 2.10 cannot
+        # differentiate a block called in a loop ("MultitypeFuncGraph ... type_type", measured)
+        return self.projection(attend(q, k, v, bias, self.softmax_dtype, 1.0))
 
 
 class T5EncoderBlock(nn.Cell):
