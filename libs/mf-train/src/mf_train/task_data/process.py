@@ -84,7 +84,9 @@ class _Context:
         types = self.tokenizer.create_token_type_ids_from_sequences(ids, pair)
         probe = self.tokenizer.build_inputs_with_special_tokens([-7], None if pair is None
                                                                 else [-8])
-        return framed, types, probe.index(-7), probe.index(-8) if pair is not None else -1
+        # the probe's one-token first sequence stands for len(ids) tokens
+        pair_at = probe.index(-8) - 1 + len(ids) if pair is not None else -1
+        return framed, types, probe.index(-7), pair_at
 
     def pad_id(self) -> int:
         pad = getattr(self.tokenizer, "pad_token_id", None)
