@@ -21,6 +21,8 @@ from mf_train.metrics import (
     bleu,
     build_metric,
     em_f1,
+    entity_f1,
+    entity_spans,
     exact_match,
     f1,
     normalize_answer,
@@ -186,3 +188,38 @@ def test_bad_inputs_are_one_line_errors(call):
 
 def test_perplexity_is_exp_of_mean_nll():
     assert perplexity(math.log(5.0) * 3, 3) == pytest.approx(5.0)
+
+
+def test_bleu_by_hand():
+    # hypothesis "the cat sat on the mat" (6 tokens), reference "the cat sat on a mat"
+    # (6 tokens): matched 1..4-grams 5/6, 3/5, 2/4, 1/3; no brevity penalty.
+    expected = math.exp((math.log(5 / 6) + math.log(3 / 5) + math.log(2 / 4)
+                         + math.log(1 / 3)) / 4)
+    assert bleu(["the cat sat on the mat"], [["the cat sat on a mat"]]) == \
+        pytest.approx(expected, rel=1e-12)
+    # a 4-token hypothesis against a 6-token reference: brevity penalty exp(1 - 6/4)
+    assert bleu(["the cat sat on"], [["the cat sat on a mat"]]) == \
+        pytest.approx(math.exp(1 - 6 / 4), rel=1e-12)
+
+
+def test_entity_spans_follow_conlleval():
+    assert entity_spans(["B-PER", "I-PER", "O", "B-LOC"]) == {("PER", 0, 1), ("LOC", 3, 3)}
+    # an I- after O starts an entity; a change of type ends one and starts another
+    assert entity_spans(["O", "I-PER", "I-LOC"]) == {("PER", 1, 1), ("LOC", 2, 2)}
+    # B- after B- of the same type: two entities
+    assert entity_spans(["B-PER", "B-PER"]) == {("PER", 0, 0), ("PER", 1, 1)}
+    # IOBES: E- and S- close their own
+    assert entity_spans(["B-ORG", "E-ORG", "S-LOC", "I-LOC"]) == {
+        ("ORG", 0, 1), ("LOC", 2, 2), ("LOC", 3, 3)}
+
+
+def test_entity_f1_by_hand():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    # sentence 1: PER right, LOC missed and an extra LOC found one token early;
+    # sentence 2: ORG found with the wrong span
+    guess = [["B-PER", "I-PER", "B-LOC", "O"], ["B-ORG", "I-ORG"]]
+    scores = entity_f1(gold, guess)  # 1 correct of 3 found, of 3 true
+    assert scores == {"precision": 1 / 3, "recall": 1 / 3, "f1": pytest.approx(1 / 3)}
+    assert entity_f1(gold, gold)["f1"] == 1.0
+    with pytest.raises(TrainConfigError, match="a sentence has 2 reference tags and 1"):
+        entity_f1([["O", "O"]], [["O"]])

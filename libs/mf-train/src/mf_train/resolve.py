@@ -280,7 +280,6 @@ def _check_model_parallel_run(config: RunConfig, model_config: Any, parallel: An
 def model_dims_of(model_config: Any) -> Any:
     """mf-parallel's ModelDims of a decoder config (None for a family without them)."""
     from mf_models.dims import model_dims
-
     from mf_models.errors import ModelConfigError
 
     try:

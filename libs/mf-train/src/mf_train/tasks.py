@@ -1,8 +1,9 @@
 """Trainer tasks: what a run trains decides the model head, the batch columns, the loss and the
 eval metrics.
 
-    task = task_of_run(run)                  # trainer.type / Trainer(task=...) / the model head
-    task.name, task.inputs, task.metrics     # "text_classification", (input_ids, ...), ("accuracy",)
+    task = run.task                 # trainer.type, Trainer(task=...), or the model's head
+    task.name, task.inputs          # "text_classification", ("input_ids", ..., "labels")
+    task.metrics                    # ("accuracy",)
 
 MindFormers names a run's task twice: `trainer.type` in the run YAML (TextClassificationTrainer,
 ...) and `Trainer(task="text_classification")` in Python; both are read here. Without either,
