@@ -244,6 +244,12 @@ class RunSession:
         """MindFormers' [{'text_generation_text': [text]}] per prompt (text includes it)."""
         from mf_generate import generate
 
+        if not self.run.task.causal:
+            raise TrainConfigError(
+                f"predict continues text with a causal LM; this run trains "
+                f"{self.run.task.name}: run its checkpoint with `mf pipeline "
+                f"{self.run.task.name} CHECKPOINT_DIR ...`")
+
         from mf_train.distributed import setup_context
 
         setup_context(self.run)
