@@ -322,8 +322,8 @@ def test_unsafe_yaml_tags_are_refused(tmp_path):
      r"train_dataset.batch_size\(4\) differs from runner_config.batch_size\(8\)"),
     ("optimizer: {learning_rate: 1.0e-3}\nlr_schedule: {learning_rate: 1.0e-4}\n",
      r"optimizer.learning_rate\(0.001\) differs from lr_schedule.learning_rate\(0.0001\)"),
-    ("train_dataset: {data_loader: {type: CSVDataset}}\n",
-     r"train_dataset.data_loader.type = 'CSVDataset'; allowed: MindDataset"),
+    ("train_dataset: {data_loader: {type: ParquetDataset}}\n",
+     r"train_dataset.data_loader.type = 'ParquetDataset'; allowed: MindDataset"),
     ("model: []\n", r"model must be a mapping of keys"),
 ])
 def test_bad_values_are_one_line_errors(tmp_path, text, pattern):
