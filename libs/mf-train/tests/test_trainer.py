@@ -179,7 +179,9 @@ def test_resume_into_a_changed_config(tmp_path):
 
 
 @pytest.mark.parametrize(("build", "pattern"), [
-    (lambda: Trainer(task="image_classification"), r"task = 'image_classification'; allowed: "),
+    (lambda: Trainer(task="summarization"), r"task = 'summarization'; allowed: "),
+    (lambda: Trainer(task="image_classification", model="llama_debug"),
+     r"task image_classification trains vit, swin models, but the model is llama"),
     (lambda: Trainer(pet_method="prefix"), r"pet_method = 'prefix'; allowed: '' .* or 'lora'"),
     (lambda: Trainer(args=TrainingArguments(num_train_epochs=2.5)),
      r"num_train_epochs = 2.5; mf trains whole epochs"),
