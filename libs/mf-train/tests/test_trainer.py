@@ -261,3 +261,11 @@ def test_lora_finetune_trains_and_saves_only_lora_weights_and_resumes_exactly(tr
     replayed = {e["step"]: e["loss"] for e in again if e["kind"] == "step"}
     assert sorted(replayed) == [3, 4]
     assert [replayed[s] for s in (3, 4)] == [losses[s] for s in (3, 4)]
+
+
+def test_trainer_is_importable_from_the_package_as_mindformers_writes_it():
+    import mf_train
+    from mf_train import Trainer as FromPackage
+    from mf_train.trainer import Trainer as FromModule
+
+    assert FromPackage is FromModule and "Trainer" in mf_train.__all__

@@ -22,6 +22,17 @@ from mf_train.training_args import TrainingArguments
 
 __version__ = _version("mf-train")
 
+
+def __getattr__(name: str):
+    # `from mf_train import Trainer`, as MindFormers' README writes it, without importing the
+    # session and data modules for every `import mf_train` (the CLI's config checks).
+    if name == "Trainer":
+        from mf_train.trainer import Trainer
+
+        return Trainer
+    raise AttributeError(f"module 'mf_train' has no attribute {name!r}")
+
+
 __all__ = [
     "CheckpointMismatchError",
     "CheckpointNotFoundError",
@@ -31,6 +42,7 @@ __all__ = [
     "MfTrainError",
     "RunConfig",
     "TrainConfigError",
+    "Trainer",
     "TrainingArguments",
     "UnknownKeyError",
     "YamlSyntaxError",
