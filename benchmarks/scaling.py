@@ -44,7 +44,7 @@ LAYOUTS = {  # name: (dp, mp, pp, micro batches, rows per micro batch and rank, 
     "pp2": (1, 1, 2, 4, BATCH // 4, False),
 }
 # Kernels run inline (mf's runtime default): host clocks time them.
-ENV = {"MS_DEV_HOST_BLOCKING_RUN": "1"}
+ENV = {"MS_DEV_HOST_BLOCKING_RUN": "1", "MF_BIND_CORES": "1"}  # mf's defaults for its ranks
 
 
 def _setup(threads: int):
@@ -169,8 +169,11 @@ def rank_main(out: Path, layout: str, steps: int) -> None:
     from mf_parallel import ContextConfig, ParallelConfig, init_context
     from mf_train.parallel_step import build_parallel_step
 
+    from mf_parallel.runtime import bind_rank_cores
+
     rank, world = init_context(use_parallel=True,
                                context_config=ContextConfig(mode=1, device_target="CPU"))
+    bind_rank_cores()  # mf's default (MF_BIND_CORES=1), off in the "dp2, unbound" run
     _setup(1)
     dp, mp, pp, micro, rows, shard = LAYOUTS[layout]
     config = ParallelConfig(data_parallel=dp, model_parallel=mp, pipeline_stage=pp,
@@ -237,6 +240,13 @@ def main() -> None:
                       workers=2, log_dir=Path(scratch) / f"logs_{layout}", timeout=3600,
                       env=ENV)
             ranks[layout] = json.loads((Path(scratch) / f"{layout}.json").read_text())
+        # the same dp 2 run without pinning each rank to its own core (MF_BIND_CORES=0)
+        (Path(scratch) / "bound").mkdir()
+        run_local(Path(__file__).resolve(),
+                  ["--rank-out", f"{scratch}/bound", "--layout", "dp2", "--steps",
+                   str(args.steps)], workers=2, log_dir=Path(scratch) / "logs_bound",
+                  timeout=3600, env={**ENV, "MF_BIND_CORES": "0"})
+        bound = json.loads((Path(scratch) / "bound" / "dp2.json").read_text())
 
     def row(name: str, step_s: float, tokens: int, collectives: float | None = None) -> None:
         where = ("" if collectives is None else
@@ -250,6 +260,8 @@ def main() -> None:
     for name in LAYOUTS:
         r = ranks[name]
         row(f"{name} (2 ranks, 1 core each)", r["step_s"], r["tokens"], r["collectives_s"])
+    row("dp2, ranks not bound to cores", bound["step_s"], bound["tokens"],
+        bound["collectives_s"])
     dp_rate = ranks["dp2"]["tokens"] / ranks["dp2"]["step_s"]
     print(f"data-parallel scaling efficiency: {dp_rate / (2 * tokens / one['step_s']):.0%} "
           f"(dp 2 tokens/s over 2 x one device's)")

@@ -45,11 +45,12 @@ def setup_context(run: Any) -> World:
                 f"this run needs {world_size} ranks, but this process is rank {_WORLD.rank} of "
                 f"{_WORLD.size}; one process runs one world size")
         return _WORLD
-    from mf_parallel.runtime import apply_runtime_defaults, set_kernel_threads
+    from mf_parallel.runtime import apply_runtime_defaults, bind_rank_cores, set_kernel_threads
 
     apply_runtime_defaults()
     device = run.config.context.device_target
     if device == "CPU":
+        bind_rank_cores()  # several ranks on this machine: each on its own cores
         set_kernel_threads()  # cores / ranks on this machine
     if not launched_by_msrun():
         import mindspore as ms

@@ -286,6 +286,7 @@ class Supervisor:
         """This node's scheduler (node 0) and ranks, recorded in status.json as they start."""
         from mf_parallel.cluster import SCHEDULER_PROGRAM, rank_env, scheduler_env
         from mf_parallel.processes import ProcessSpec
+        from mf_parallel.runtime import LOCAL_RANK_ENV
 
         launch = self.launch
         spec = launch.spec
@@ -305,7 +306,8 @@ class Supervisor:
             self._skip_old_events(rank)
             process = self.processes.start(ProcessSpec(
                 f"rank {rank}", argv, self.output_log(rank),
-                {**env, **rank_env(spec, local, device)}, rank=rank))
+                {**env, **rank_env(spec, local, device), LOCAL_RANK_ENV: str(local)},
+                rank=rank))
             self.status.rank(rank, pid=process.pid, host=self.host, state="starting",
                              exit_code=None, log=self._rank_log_name(rank))
         # a plain command sends no start event: it runs once it is started
