@@ -19,8 +19,9 @@ import os
 from collections.abc import MutableMapping
 
 # MF_BIND_CORES=1: each of several ranks on one machine is pinned to its own share of the
-# cores (benchmarks/scaling.py, dp 2 on 2 cores at load 1.9: 995 -> 1740 tokens/s, scaling
-# efficiency 41% -> 72%); a single process is never pinned.
+# cores (benchmarks/scaling.py, dp 2 on 2 quiet cores: 1535 -> 1845 tokens/s unbound -> bound;
+# two runs of three favoured it, the third ran while other jobs came and went); a single
+# process is never pinned.
 RUNTIME_DEFAULTS: dict[str, str] = {"MS_DEV_HOST_BLOCKING_RUN": "1", "MF_BIND_CORES": "1"}
 LOCAL_RANKS_ENV = "MF_LOCAL_RANKS"  # set by mf's launcher for each rank: ranks on its machine
 LOCAL_RANK_ENV = "MF_LOCAL_RANK"  # set by mf's launcher: this rank's index on its machine
