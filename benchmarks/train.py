@@ -153,23 +153,25 @@ def step_flops(family: str) -> float:
     return 3.0 * (weights + attention)
 
 
-def numpy_matmul_rate(family: str, repeats: int = 3) -> float:
-    """numpy/OpenBLAS FLOP/s over one forward's weight matmuls (the same shapes), best of
-    `repeats`."""
-    rng = np.random.default_rng(0)
-    operands = {}
-    for m, k, n in set(matmul_shapes(family)):
-        operands[m, k, n] = (rng.standard_normal((m, k), dtype=np.float32),
-                             rng.standard_normal((k, n), dtype=np.float32))
-    shapes = matmul_shapes(family)
-    best = float("inf")
-    for _ in range(repeats):
+class NumpyMatmuls:
+    """numpy/OpenBLAS FLOP/s over one forward's weight matmuls (the same shapes), timed in
+    turn with the two sides (a busy neighbour then slows all three alike)."""
+
+    def __init__(self, family: str):
+        rng = np.random.default_rng(0)
+        self.shapes = matmul_shapes(family)
+        self.operands = {shape: (rng.standard_normal(shape[:2], dtype=np.float32),
+                                 rng.standard_normal(shape[1:], dtype=np.float32))
+                         for shape in set(self.shapes)}
+        self.rates: list[float] = []
+
+    def round(self) -> None:
         start = time.perf_counter()
-        for shape in shapes:
-            a, b = operands[shape]
+        for shape in self.shapes:
+            a, b = self.operands[shape]
             a @ b
-        best = min(best, time.perf_counter() - start)
-    return sum(2 * m * k * n for m, k, n in shapes) / best
+        seconds = time.perf_counter() - start
+        self.rates.append(sum(2 * m * k * n for m, k, n in self.shapes) / seconds)
 
 
 def _sync(result) -> None:
@@ -213,7 +215,7 @@ def run(family: str, args: argparse.Namespace, python: Path | None) -> None:
         config = LlamaConfig(**SHAPE, intermediate_size=FFN["llama"])
     model = AutoModelForCausalLM.from_config(config, seed=0)
     load_before = os.getloadavg()[0]
-    numpy_rate = numpy_matmul_rate(family)
+    floor = NumpyMatmuls(family)
     rng = np.random.default_rng(0)
     batches = rng.integers(0, SHAPE["vocab_size"], (6, BATCH, SEQ + 1)).astype(np.int32)
     tokens = BATCH * SEQ
@@ -238,6 +240,7 @@ def run(family: str, args: argparse.Namespace, python: Path | None) -> None:
         # Rounds alternate between the two sides, so a busy neighbour slows both alike.
         ours_s, peer_s = [], []
         for _ in range(args.rounds):
+            floor.round()
             ours_s.append(ours.round(args.steps) / args.steps)
             if peer is not None:
                 peer.stdin.write(f"{args.steps}\n")
@@ -265,6 +268,7 @@ def run(family: str, args: argparse.Namespace, python: Path | None) -> None:
         print(f"{'transformers + torch':>22} | {peer_med:15.3f} | {tokens / peer_med:8.0f} | "
               f"{flops / peer_med / 1e9:7.1f} | {peer_first:10.5f} | "
               f"{' '.join(f'{x:.2f}' for x in peer_s)}")
+    numpy_rate = float(np.median(floor.rates))
     floor_s = flops / numpy_rate
     print(f"{'numpy matmuls alone':>22} | {floor_s:15.3f} | {tokens / floor_s:8.0f} | "
           f"{numpy_rate / 1e9:7.1f} | {'':>10} | the step's matmul FLOPs at numpy/OpenBLAS's "
