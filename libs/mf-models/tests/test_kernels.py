@@ -193,3 +193,27 @@ def test_built_once_per_source_text(tmp_path):
     assert kernels.build(tmp_path) == first and first.stat().st_mtime_ns == stamp
     assert first.parent.parent == tmp_path and len(first.parent.name) == 16
     assert math.isfinite(stamp)
+
+
+def test_a_wrapped_mapping_keeps_the_builtin_path(fused):
+    """A parallel plan or LoRA wraps the MLP's mapping in another cell (its bias is then not
+    the mapping's to fuse): the MLP must take the built-in path, compiled or not."""
+    from mindspore import nn
+
+    model = AutoModelForCausalLM.from_config(tiny("gpt2"), seed=0)
+    mlp = model.backbone.blocks[0].output
+    x = rand(2, 3, 64)
+    fused_out = mlp(x).asnumpy()
+
+    class Shifted(nn.Cell):  # a wrapper whose output differs from the mapping's
+        def __init__(self, inner):
+            super().__init__(auto_prefix=False)
+            self.inner = inner
+
+        def construct(self, x):
+            return self.inner(x) + 1.0
+
+    mlp.mapping = Shifted(mlp.mapping)
+    expected = mlp.projection(gelu_tanh(mlp.mapping(x))).asnumpy()
+    close(ms.jit(mlp.construct)(x).asnumpy(), expected)
+    assert np.abs(expected - fused_out).max() > 1e-3

@@ -182,7 +182,9 @@ class MappingMLP(nn.Cell):
             else None
 
     def construct(self, x):
-        if self.bias_gelu is not None and x.dtype == mstype.float32:
+        # A parallel plan or LoRA may have wrapped the mapping: then the built-in path.
+        if self.bias_gelu is not None and x.dtype == mstype.float32 \
+                and isinstance(self.mapping, Linear):
             return self.projection(self.bias_gelu(self.mapping.project(x), self.mapping.bias))
         return self.projection(activation(self.act, self.mapping(x)))
 
