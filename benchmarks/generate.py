@@ -147,6 +147,17 @@ def matvec_tokens_per_s(directory: Path) -> float:
 
 
 # ---- ours ----------------------------------------------------------------------------------------
+def settings() -> str:
+    """Apply mf's runtime settings as `mf` does (MS_DEV_HOST_BLOCKING_RUN, kernel threads) and
+    say which are on, custom kernels included (MF_CUSTOM_KERNELS=0 turns them off)."""
+    from mf_models.kernels import status
+    from mf_parallel.runtime import apply_runtime_defaults, runtime_summary, set_kernel_threads
+
+    apply_runtime_defaults()
+    set_kernel_threads()
+    return f"mf settings: {runtime_summary()}; {status()}"
+
+
 class Ours:
     """mf's model, loaded through the HF importer, timed in this process."""
 
@@ -316,6 +327,7 @@ def report(name: str, shape: dict, streamed: int, bandwidth: float, matvec: floa
           f"{bandwidth / 1e9:.1f} GB/s copy = {bandwidth / streamed:.1f} tokens/s at batch 1; "
           f"the weight matrix-vector products alone (numpy/OpenBLAS): {matvec:.1f} tokens/s")
     header = (f"{'batch':>5} | {'mf tok/s':>14} | {'HF tok/s':>14} | {'mf/HF':>5} | "
+              f"{'mf decode tok/s':>15} | {'/floor':>6} | "
               f"{'TTFT ms mf / HF':>15} | {'mf compile s':>12} | {'mf prompt 24':>12} | "
               "greedy tokens")
     print(header)
@@ -329,12 +341,17 @@ def report(name: str, shape: dict, streamed: int, bandwidth: float, matvec: floa
         ttft = (f"{_best(o, 'ttft_s', False) * 1000:6.1f} / "
                 + (f"{_best(p, 'ttft_s', False) * 1000:6.1f}" if p else "     -"))
         same = first_difference(o[0]["tokens"], p[0]["tokens"]) if p else "no peer"
-        print(f"{batch:>5} | {mf} | {hf} | {ratio} | {ttft:>15} | "
+        decode = _best(o, "decode_tok_s")
+        # The floor is one token's matrix-vector products: a batch-1 figure (a batch of 8
+        # reads the same weights once for 8 tokens).
+        floor = f"{decode / matvec:6.2f}" if batch == 1 else f"{'-':>6}"
+        print(f"{batch:>5} | {mf} | {hf} | {ratio} | {decode:15.1f} | {floor} | {ttft:>15} | "
               f"{figures['compile_s'][batch]:12.1f} | "
               f"{figures['other_length_tok_s'][batch]:12.1f} | {same}")
-    print("tok/s: whole generate() calls, prefill included; TTFT: the prompt pass; mf compile: "
-          "first call - best call; mf prompt 24: tok/s of a 24-token prompt next (same prefill "
-          "bucket: no compile)")
+    print("tok/s: whole generate() calls, prefill included; mf decode tok/s: the decode steps "
+          "alone, /floor: over the numpy matrix-vector products above (batch 1); TTFT: the "
+          "prompt pass; mf compile: first call - best call; mf prompt 24: tok/s of a 24-token "
+          "prompt next (same prefill bucket: no compile)")
     past, full = figures["past"], figures["recompute"]
     print(f"KV cache vs recompute at {LONG_PROMPT}+{LONG_NEW} = {LONG_PROMPT + LONG_NEW} tokens "
           f"(batch 1, best of {max(1, repeats - 1)} alternating runs): {past['tok_s']:.1f} vs "
@@ -363,6 +380,7 @@ def main() -> None:
     python, why = peer_python(args.torch_python)
     if python is None:
         print(f"no peer: {why}. Printing mf's figures only.", file=sys.stderr)
+    print(settings())
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; others' jobs add noise)")
     bandwidth = copy_bandwidth()
     for name in names:

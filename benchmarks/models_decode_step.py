@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--peer-python", help="python of a venv with torch + transformers")
     args = parser.parse_args()
 
+    from generate import settings
     from mf_models import AutoModelForCausalLM, LlamaConfig
     from mf_models.weights.hf import export_directory
 
@@ -98,6 +99,7 @@ def main() -> None:
             peer = {int(k): v for k, v in json.loads(result.stdout.strip().splitlines()[-1])
                     .items()}
 
+    print(settings())
     print(f"LLaMA hidden 512, 8 layers, ffn 1376, vocab 32000, fp32, prompt {PROMPT}, "
           f"cache {CACHE}, {STEPS} decode steps")
     print(f"{'batch':>5} | {'mf ms/step':>10} | {'mf tok/s':>8} | {'HF ms/step':>10} | "

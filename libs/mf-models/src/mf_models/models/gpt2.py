@@ -12,9 +12,10 @@ import numpy as np
 from mindspore import nn, ops
 
 from mf_models.configs.gpt2 import GPT2Config
+from mf_models.kernels import fused_ops
 from mf_models.models.base import CausalLM
-from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
-from mf_models.modules.kv_cache import cache_index, cache_write
+from mf_models.modules.attention import attend, attend_cached, causal_allowed, mask_to_bias
+from mf_models.modules.kv_cache import cache_index
 from mf_models.modules.layers import (
     DTYPE,
     Embedding,
@@ -36,6 +37,8 @@ class GPT2Attention(nn.Cell):
         self.dense3 = linear(config, rng, c, c)  # value
         self.projection = linear(config, rng, c, c, transpose_b=False)
         self.softmax_dtype = DTYPE[config.softmax_compute_type]
+        fused = fused_ops()
+        self.cached_attention = fused.cached_attention if fused is not None else None
 
     def construct(self, x, bias, key_buffer, value_buffer, index):
         b, t, _ = x.shape
@@ -43,10 +46,12 @@ class GPT2Attention(nn.Cell):
         q = self.dense1(x).reshape(shape).swapaxes(1, 2)  # (B, H, T, D)
         k = self.dense2(x).reshape(shape).swapaxes(1, 2)  # (B, H, T, D)
         v = self.dense3(x).reshape(shape).swapaxes(1, 2)  # (B, H, T, D)
-        if key_buffer is not None:  # (B, H, S, D)
-            k = cache_write(key_buffer, index, k)
-            v = cache_write(value_buffer, index, v)
-        return self.projection(attend(q, k, v, bias, self.softmax_dtype))  # (B, T, C)
+        if key_buffer is None:
+            out = attend(q, k, v, bias, self.softmax_dtype)  # (B, T, C)
+        else:  # over the keys/values of every slot so far
+            out = attend_cached(q, k, v, key_buffer, value_buffer, index, bias,
+                                self.softmax_dtype, self.cached_attention)
+        return self.projection(out)
 
 
 class GPT2Block(nn.Cell):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 from mindspore import Tensor, nn, ops
+from mindspore import dtype as mstype
 
 from mf_models.configs.llama import LlamaConfig
+from mf_models.kernels import fused_ops
 from mf_models.models.base import CausalLM
-from mf_models.modules.attention import attend, causal_allowed, mask_to_bias
-from mf_models.modules.kv_cache import cache_index, cache_write
+from mf_models.modules.attention import attend, attend_cached, causal_allowed, mask_to_bias
+from mf_models.modules.kv_cache import cache_index
 from mf_models.modules.layers import DTYPE, Embedding, RMSNorm, TiedLMHead, linear, tied_table
 from mf_models.modules.rope import apply_rope, rope_tables
 
@@ -27,9 +29,14 @@ class LlamaFeedForward(nn.Cell):
         self.w1 = linear(config, rng, c, f, bias=False)
         self.w3 = linear(config, rng, c, f, bias=False)
         self.w2 = linear(config, rng, f, c, bias=False)
+        fused = fused_ops()
+        self.silu_mul = fused.silu_mul if fused is not None else None  # 1 kernel, not 3
 
     def construct(self, x):
-        return self.w2(ops.silu(self.w1(x)) * self.w3(x))
+        gate, up = self.w1(x), self.w3(x)
+        if self.silu_mul is not None and gate.dtype == mstype.float32:
+            return self.w2(self.silu_mul(gate, up))
+        return self.w2(ops.silu(gate) * up)
 
 
 class LlamaAttention(nn.Cell):
@@ -45,18 +52,22 @@ class LlamaAttention(nn.Cell):
         self.wv = linear(config, rng, c, kv_size, bias=False)
         self.wo = linear(config, rng, q_size, c, bias=False)
         self.softmax_dtype = DTYPE[config.softmax_compute_type]
+        fused = fused_ops()
+        self.rope = fused.rope if fused is not None else None
+        self.cached_attention = fused.cached_attention if fused is not None else None
 
     def construct(self, x, cos, sin, bias, key_buffer, value_buffer, index):
         b, t, _ = x.shape
         q = self.wq(x).reshape(b, t, self.num_heads, self.head_dim).swapaxes(1, 2)  # (B, H, T, D)
         k = self.wk(x).reshape(b, t, self.kv_heads, self.head_dim).swapaxes(1, 2)  # (B, KV, T, D)
         v = self.wv(x).reshape(b, t, self.kv_heads, self.head_dim).swapaxes(1, 2)  # (B, KV, T, D)
-        q = apply_rope(q, cos, sin)
-        k = apply_rope(k, cos, sin)
-        if key_buffer is not None:  # keys/values of every slot so far: (B, KV, S, D)
-            k = cache_write(key_buffer, index, k)
-            v = cache_write(value_buffer, index, v)
-        out = attend(q, k, v, bias, self.softmax_dtype)  # (B, T, H*D)
+        q = apply_rope(q, cos, sin, self.rope)
+        k = apply_rope(k, cos, sin, self.rope)
+        if key_buffer is None:
+            out = attend(q, k, v, bias, self.softmax_dtype)  # (B, T, H*D)
+        else:  # over the keys/values of every slot so far
+            out = attend_cached(q, k, v, key_buffer, value_buffer, index, bias,
+                                self.softmax_dtype, self.cached_attention)
         return self.wo(out)
 
 

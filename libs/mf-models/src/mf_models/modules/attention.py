@@ -8,6 +8,8 @@ from mindspore import dtype as mstype
 from mindspore import nn, ops
 from mindspore.ops.auto_generate.gen_ops_prim import LogSoftmaxGrad
 
+from mf_models.modules.kv_cache import cache_write_rows
+
 _BATCH_MATMUL = ops.BatchMatMul()
 _BATCH_MATMUL_NT = ops.BatchMatMul(transpose_b=True)
 
@@ -92,6 +94,24 @@ def attend(q, k, v, bias, softmax_dtype=mstype.float32, scale: float | None = No
     # BatchMatMul, not ops.matmul: the latter's backward copies both operands transposed.
     out = _BATCH_MATMUL(ops.cast(probs, v.dtype), v)  # (B, KV, G*T, D)
     return out.reshape(b, h, t, d).swapaxes(1, 2).reshape(b, t, h * d)  # (B, T, H*D)
+
+
+def attend_cached(q, k, v, key_buffer, value_buffer, index, bias,
+                  softmax_dtype=mstype.float32, fused=None):
+    """Write this step's k, v (B, KV, T, D) into the cache at `index`, then `attend` q over
+    every cached slot. Returns (B, T, H * D).
+
+    `fused` (mf's `cached_attention` kernel, float32 only) reads the cache rows in place:
+    one kernel for the scores, mask, softmax and weighted sum, and no copy of either cache,
+    which reading them as (B, KV, S, D) costs (see `cache_write`).
+    """
+    key_rows = cache_write_rows(key_buffer, index, k)  # (B * KV * S, D)
+    value_rows = cache_write_rows(value_buffer, index, v)
+    if fused is not None and q.dtype == mstype.float32 and softmax_dtype == mstype.float32:
+        return fused(q, key_rows, value_rows, bias)
+    b, kv, _, d = k.shape
+    return attend(q, key_rows.reshape(b, kv, -1, d), value_rows.reshape(b, kv, -1, d), bias,
+                  softmax_dtype)  # (B, KV, S, D) each
 
 
 def attend_all(q, k, v, bias=None):

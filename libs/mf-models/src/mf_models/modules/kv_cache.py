@@ -72,8 +72,15 @@ def cache_write(buffer, index, x):
     """Write x (B, KV, T, D) into buffer rows (B * KV * S, D) at `index` (from `cache_index`),
     in place; returns the updated buffer as (B, KV, S, D).
 
-    Using the return value orders later reads after the write.
+    Using the return value orders later reads after the write. The reshape to (B, KV, S, D)
+    copies the whole buffer (MindSpore cannot alias the output of an in-place write);
+    `cache_write_rows` returns the rows for a reader that takes them as they are.
     """
+    b, kv, _, d = x.shape
+    return cache_write_rows(buffer, index, x).reshape(b, kv, -1, d)
+
+
+def cache_write_rows(buffer, index, x):
+    """`cache_write` returning the updated buffer as it is stored, rows (B * KV * S, D)."""
     b, kv, t, d = x.shape
-    rows = _SCATTER_UPDATE(buffer, index, ops.cast(x, buffer.dtype).reshape(b * kv, t, d))
-    return rows.reshape(b, kv, -1, d)
+    return _SCATTER_UPDATE(buffer, index, ops.cast(x, buffer.dtype).reshape(b * kv, t, d))

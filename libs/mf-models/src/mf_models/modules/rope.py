@@ -5,6 +5,7 @@ weights load by renaming alone."""
 from __future__ import annotations
 
 import numpy as np
+from mindspore import dtype as mstype
 from mindspore import ops
 
 
@@ -21,8 +22,14 @@ def rope_tables(head_dim: int, max_positions: int, theta: float) -> tuple[np.nda
     return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
 
 
-def apply_rope(x, cos, sin):
-    """x: (B, H, T, D); cos, sin: (B, 1, T, D). Returns x rotated by its position."""
+def apply_rope(x, cos, sin, fused=None):
+    """x: (B, H, T, D); cos, sin: (B, 1, T, D). Returns x rotated by its position.
+
+    `fused`: mf's one-kernel rotation (`fused_ops().rope`), used for float32 x; the built-in
+    path below is seven kernels.
+    """
+    if fused is not None and x.dtype == mstype.float32:
+        return fused(x, cos, sin)
     half = x.shape[-1] // 2
     rotated = ops.concat([-x[..., half:], x[..., :half]], -1)  # (B, H, T, D)
     return x * cos + rotated * sin
