@@ -167,9 +167,8 @@ def rank_main(out: Path, layout: str, steps: int) -> None:
     """One rank of one layout under msrun: time its steps; rank 0 writes the figures."""
     import numpy as np
     from mf_parallel import ContextConfig, ParallelConfig, init_context
-    from mf_train.parallel_step import build_parallel_step
-
     from mf_parallel.runtime import bind_rank_cores
+    from mf_train.parallel_step import build_parallel_step
 
     rank, world = init_context(use_parallel=True,
                                context_config=ContextConfig(mode=1, device_target="CPU"))
