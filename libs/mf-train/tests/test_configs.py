@@ -63,3 +63,13 @@ def test_the_debug_vocabulary_file_holds_every_generated_word():
 
     written = (CONFIGS / "data" / "debug_vocab" / "vocab.txt").read_text().split("\n")[:-1]
     assert written == debug_vocabulary()
+
+
+def test_a_dataset_dir_given_to_the_generated_examples_is_refused_not_ignored():
+    from mf_train.errors import TrainConfigError
+    from mf_train.resolve import resolve_run
+
+    with pytest.raises(TrainConfigError, match="is not read by SyntheticTaskDataset.*"
+                                                "type=JsonLinesDataset"):
+        resolve_run(CONFIGS / "vit" / "run_vit_debug.yaml",
+                    ["train_dataset.data_loader.dataset_dir=my_images"])

@@ -286,6 +286,13 @@ def _check_datasets(config: RunConfig) -> None:
             raise _fail(config, f"{name}.data_loader.num_samples",
                         f"{name}.data_loader.num_samples = {loader.num_samples}; it must be "
                         ">= 1, or null for every sample")
+        if loader.type == "SyntheticTaskDataset" and loader.dataset_dir:
+            # it generates its examples: a dataset_dir given to it would be silently unread
+            raise _fail(config, f"{name}.data_loader.dataset_dir",
+                        f"{name}.data_loader.dataset_dir = {loader.dataset_dir!r} is not read "
+                        f"by SyntheticTaskDataset (it generates examples); for your data also "
+                        f"set {name}.data_loader.type=JsonLinesDataset (or CSVDataset, "
+                        f"ImageFolderDataset) and {name}.data_loader.split=all")
         if loader.split != "all" and loader.type not in ("PythonStdlibDataset",
                                                          "SyntheticTaskDataset"):
             raise _fail(config, f"{name}.data_loader.split",
