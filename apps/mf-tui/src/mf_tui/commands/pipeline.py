@@ -192,24 +192,11 @@ def _reconstruct(pipe, inputs: list[str], output: Path | None) -> list[dict[str,
 
 
 def _save_image(image, target: Path) -> None:
-    """Write atomically: a temp name in the same folder, fsync, rename."""
-    import os
-    import tempfile
-
+    """Write atomically (the one helper: temp name, the user's file mode, fsync, rename)."""
     import PIL.Image
+    from mf_train.atomic import atomic_file
 
     image_format = PIL.Image.registered_extensions()[target.suffix.lower()]
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format=image_format)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; an image is for reading
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(target) as tmp, open(tmp, "wb") as handle:
+        image.save(handle, format=image_format)

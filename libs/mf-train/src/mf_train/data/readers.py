@@ -35,6 +35,20 @@ def not_utf8_reason(exc: UnicodeDecodeError) -> str:
     return f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
 
 
+def json_object_line(file: Path, number: int, line: bytes) -> dict:
+    """Line `number` of a JSON-lines file as its object; one-line errors naming file:line."""
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as exc:  # before JSON: a ValueError too, with less to say
+        raise TrainConfigError(f"{file}:{number}: {not_utf8_reason(exc)}") from None
+    except json.JSONDecodeError as exc:
+        raise TrainConfigError(f"{file}:{number}: not valid JSON ({exc.msg})") from None
+    if not isinstance(record, dict):
+        raise TrainConfigError(f"{file}:{number}: expected a JSON object per line, "
+                               f"got {type(record).__name__}")
+    return record
+
+
 @dataclass
 class TextFiles:
     """Plain text: one file is one document; a directory means every file with a suffix in it.
@@ -100,15 +114,7 @@ class JsonLines:
                     yield self._text(file, number, line)
 
     def _text(self, file: Path, number: int, line: bytes) -> str:
-        try:
-            record = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError as exc:  # before JSON: a ValueError too, with less to say
-            raise TrainConfigError(f"{file}:{number}: {not_utf8_reason(exc)}") from None
-        except json.JSONDecodeError as exc:
-            raise TrainConfigError(f"{file}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise TrainConfigError(f"{file}:{number}: expected a JSON object per line, "
-                                   f"got {type(record).__name__}")
+        record = json_object_line(file, number, line)
         if self.text_key not in record:
             fields = ", ".join(sorted(record)) or "none"
             raise TrainConfigError(f"{file}:{number}: no {self.text_key!r} field (text_key); "

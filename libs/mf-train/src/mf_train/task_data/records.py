@@ -11,13 +11,12 @@ An image given as a path is read relative to the data file's folder.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mf_train.data.readers import not_utf8_reason
+from mf_train.data.readers import json_object_line, not_utf8_reason
 from mf_train.errors import DatasetNotFoundError, TrainConfigError
 
 FILE_LOADERS = ("JsonLinesDataset", "CSVDataset", "ImageFolderDataset")
@@ -84,15 +83,7 @@ def _json_lines(file: Path) -> list[dict[str, Any]]:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                raise TrainConfigError(f"{file}:{number}: {not_utf8_reason(exc)}") from None
-            except json.JSONDecodeError as exc:
-                raise TrainConfigError(f"{file}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise TrainConfigError(f"{file}:{number}: expected a JSON object per line, "
-                                       f"got {type(record).__name__}")
+            record = json_object_line(file, number, line)
             record["_where"] = f"{file}:{number}"
             rows.append(record)
     return rows
