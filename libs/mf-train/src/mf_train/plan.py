@@ -93,7 +93,8 @@ class Plan:
 
     def describe(self) -> list[str]:
         """The plan as a person reads it (`mf train CONFIG --dry-run`): the model and layout,
-        derived values, steps and learning rate, memory, where the job goes, notes."""
+        steps and learning rate, then what a run prints before its first step, and where the
+        job goes."""
         run, p = self.run, self.run.parallel
         model = run.model_config
         rc, lr = run.config.runner_config, run.config.lr_schedule
@@ -103,7 +104,6 @@ class Plan:
                  f"{p.data_parallel} model_parallel={p.model_parallel} "
                  f"pipeline_stage={p.pipeline_stage} micro_batch_num={p.micro_batch_num}"
                  + (" optimizer_shard" if p.optimizer_shard else "")]
-        lines += [str(d) for d in self.derived]
         if run.mode in ("train", "finetune"):
             steps = (f"{self.train_steps} optimizer steps" if self.train_steps else
                      f"{rc.max_steps} optimizer steps (runner_config.max_steps)"
@@ -111,12 +111,11 @@ class Plan:
                      f"{rc.epochs} epoch(s): steps are counted when the data is read")
             lines.append(f"steps: {steps}; learning rate: {lr.type} from "
                          f"{lr.learning_rate:g}")
-        if self.memory is not None:
-            lines.append(self.memory.line())
+        lines += self.summary_lines()
         if self.output is not None:
             lines.append(f"job directory: {self.output.path}"
                          + (" (replaces an earlier job of mf's)" if self.output.replaces else ""))
-        return lines + list(self.notes)
+        return lines
 
     def to_dict(self) -> dict[str, Any]:
         """plan.json: what a reader of the job directory (the TUI) needs to know up front."""
